@@ -1,0 +1,303 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// drainDelay bounds how long output is read after the launcher has exited
+// and its group has been killed: only a process that left the group can still
+// hold the pipes then.
+const drainDelay = 2 * time.Second
+
+// Result is the outcome of a job's process.
+type Result struct {
+	ExitCode *int   // nil when the process was ended by a signal
+	Signal   string // "SIGTERM", "SIGKILL", … name of the signal that ended it; "" when it exited
+	Stdout   []byte // captured, capped; raw bytes, not sanitised
+	Stderr   []byte // same, plus jobd's notes (timeout, stop) appended on a line of their own
+	TimedOut bool
+	Started  time.Time
+	Ended    time.Time // when the launcher's exit was seen
+}
+
+// OK reports whether the process exited with code 0.
+func (r Result) OK() bool { return r.ExitCode != nil && *r.ExitCode == 0 }
+
+// Why the group was sent SIGTERM.
+const (
+	endNone = iota
+	endTimeout
+	endStop
+)
+
+// Process is a started job. Its methods are safe for concurrent use.
+type Process struct {
+	cmd     *exec.Cmd
+	pid     int
+	timeout time.Duration
+	grace   time.Duration // Spec.KillGrace, defaulted
+	done    chan struct{}
+	result  Result // set before done is closed
+
+	stdout, stderr capture
+
+	mu        sync.Mutex
+	exited    bool // the launcher has exited (maybe not reaped yet): signal nothing
+	why       int  // endNone, endTimeout or endStop
+	termAt    time.Time
+	killAt    time.Time // when SIGKILL is due, once why != endNone
+	killed    bool      // SIGKILL was sent by the kill timer
+	deadline  *time.Timer
+	killTimer *time.Timer
+}
+
+// Start launches the job. A non-nil error means it could not start at all
+// (template error, command not found, not executable, bad working directory,
+// a NUL byte in a value); its message names the command, and the directory
+// when one is set.
+func Start(spec Spec, job Job) (*Process, error) {
+	argv, err := spec.argv(job)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start launcher: %w", err)
+	}
+	p := &Process{
+		timeout: spec.Timeout,
+		grace:   spec.killGrace(),
+		done:    make(chan struct{}),
+	}
+	p.stdout.init(spec.maxOutput())
+	p.stderr.init(spec.maxOutput())
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = spec.Dir
+	cmd.Env = spec.environ(job)
+	cmd.Stdout = &p.stdout
+	cmd.Stderr = &p.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// After the launcher exits its group is killed, so the pipes reach EOF at
+	// once unless a process that left the group holds them: WaitDelay stops
+	// reading then. There is no Context and so no Cancel: exec calls Cancel
+	// when a Context ends and then, WaitDelay later, kills the launcher alone
+	// and closes the pipes in the same moment. Timeouts and Stop need SIGTERM
+	// to the group and SIGKILL to the group after a grace that Stop chooses
+	// per call, with the output read to the end; timers do that here (no
+	// goroutine until they fire, where CommandContext would start one per job).
+	cmd.WaitDelay = drainDelay
+	p.cmd = cmd
+	p.result.Started = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, startError(spec, argv, err)
+	}
+	p.pid = cmd.Process.Pid
+	if spec.Timeout > 0 {
+		p.mu.Lock()
+		p.deadline = time.AfterFunc(spec.Timeout, p.timedOut)
+		p.mu.Unlock()
+	}
+	go p.supervise()
+	return p, nil
+}
+
+// startError says what could not be started, where, and why. When a working
+// directory is set and unusable it says so: the child's failed chdir comes
+// back from exec as "fork/exec <command>: no such file or directory", which
+// reads as if the command were missing.
+func startError(spec Spec, argv []string, err error) error {
+	what := "cannot start launcher " + strconv.Quote(displayArgv(spec.Shell, argv))
+	if spec.Dir == "" {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	what += " in directory " + strconv.Quote(spec.Dir)
+	if st, serr := os.Stat(spec.Dir); serr != nil {
+		return fmt.Errorf("%s: %w", what, serr)
+	} else if !st.IsDir() {
+		return fmt.Errorf("%s: %s is not a directory", what, spec.Dir)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// displayArgv is argv as a command line: the script alone in shell mode,
+// otherwise the words, quoted where needed.
+func displayArgv(shell bool, argv []string) string {
+	if shell {
+		return argv[len(argv)-1]
+	}
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if needsQuotes(a) {
+			b.WriteString(shellQuote(a))
+		} else {
+			b.WriteString(a)
+		}
+	}
+	return b.String()
+}
+
+// needsQuotes reports whether a must be quoted to be read back as one word.
+func needsQuotes(a string) bool {
+	for i := 0; i < len(a); i++ {
+		if c := a[i]; !isPlainByte(c) || c == '{' || c == '}' {
+			return true
+		}
+	}
+	return a == ""
+}
+
+// PID is the launcher's process id, which is also its process group id.
+func (p *Process) PID() int { return p.pid }
+
+// Done is closed when the process has ended and Wait will not block.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Wait blocks until the job has ended and returns the result (the same value,
+// sharing the same byte slices, on every call).
+func (p *Process) Wait() Result {
+	<-p.done
+	return p.result
+}
+
+// Signal sends sig to the job's whole process group. It reports whether the
+// signal was delivered to a live process: false once the launcher has exited.
+func (p *Process) Signal(sig syscall.Signal) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.exited && unix.Kill(-p.pid, sig) == nil
+}
+
+// Stop ends the job early (jobd shutting down): SIGTERM to the group now,
+// SIGKILL after grace if the launcher still runs; grace <= 0 means the Spec's
+// KillGrace. It returns at once; Wait reports the outcome. Stopping a job that
+// is already being stopped or timed out can only bring SIGKILL closer.
+func (p *Process) Stop(grace time.Duration) {
+	if grace <= 0 {
+		grace = p.grace
+	}
+	p.terminate(endStop, grace)
+}
+
+// timedOut runs when the timeout expires.
+func (p *Process) timedOut() { p.terminate(endTimeout, p.grace) }
+
+// terminate sends SIGTERM to the group, the first time, and makes sure
+// SIGKILL follows within grace.
+func (p *Process) terminate(why int, grace time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited {
+		return
+	}
+	now := time.Now()
+	if p.why == endNone {
+		p.why, p.termAt, p.killAt = why, now, now.Add(grace)
+		_ = unix.Kill(-p.pid, unix.SIGTERM)
+		p.killTimer = time.AfterFunc(grace, p.kill)
+		return
+	}
+	if !p.killed && now.Add(grace).Before(p.killAt) {
+		p.killAt = now.Add(grace)
+		p.killTimer.Reset(grace)
+	}
+}
+
+// kill sends SIGKILL to the group when the grace after SIGTERM is over.
+func (p *Process) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exited || p.killed {
+		return
+	}
+	p.killed = true
+	_ = unix.Kill(-p.pid, unix.SIGKILL)
+}
+
+// supervise waits for the launcher to exit, kills what is left of its group,
+// reaps it, waits for the output and publishes the result.
+func (p *Process) supervise() {
+	// Wait for the exit without reaping: the zombie keeps the pid, and with
+	// it the group id, from being reused while the group is killed.
+	var info unix.Siginfo
+	var err error
+	for {
+		err = unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	ended := time.Now()
+
+	p.mu.Lock()
+	p.exited = true
+	if err == nil {
+		_ = unix.Kill(-p.pid, unix.SIGKILL)
+	}
+	if p.deadline != nil {
+		p.deadline.Stop()
+	}
+	if p.killTimer != nil {
+		p.killTimer.Stop()
+	}
+	why, killed, grace := p.why, p.killed, p.killAt.Sub(p.termAt)
+	p.mu.Unlock()
+
+	werr := p.cmd.Wait() // reaps, and waits for the output (at most drainDelay)
+
+	r := &p.result
+	r.Ended = ended
+	r.TimedOut = why == endTimeout
+	r.Stdout = p.stdout.bytes()
+	r.Stderr = p.stderr.bytes()
+	switch state := p.cmd.ProcessState; {
+	case state == nil:
+		// Only if something else reaped it (SIGCHLD ignored?): no exit status.
+		r.Stderr = appendNote(r.Stderr, fmt.Sprintf("jobd: cannot wait for the launcher: %v", werr))
+	case state.Sys().(syscall.WaitStatus).Signaled():
+		sig := state.Sys().(syscall.WaitStatus).Signal()
+		if r.Signal = SignalName(sig); r.Signal == "" {
+			r.Signal = "signal " + strconv.Itoa(int(sig))
+		}
+	default:
+		code := state.ExitCode()
+		r.ExitCode = &code
+	}
+	if p.stdout.cut || p.stderr.cut || errors.Is(werr, exec.ErrWaitDelay) {
+		r.Stderr = appendNote(r.Stderr, fmt.Sprintf("jobd: stopped reading output %s after the launcher exited: "+
+			"a process outside its process group still held it open", drainDelay))
+	}
+	switch why {
+	case endTimeout:
+		r.Stderr = appendNote(r.Stderr, terminationNote(fmt.Sprintf("timed out after %s", p.timeout), killed, grace))
+	case endStop:
+		r.Stderr = appendNote(r.Stderr, terminationNote("stopped", killed, grace))
+	}
+	p.cmd = nil // release the Cmd's closures and buffers
+	close(p.done)
+}
+
+func terminationNote(what string, killed bool, grace time.Duration) string {
+	note := "jobd: " + what + "; sent SIGTERM to the process group"
+	if killed {
+		note += ", then SIGKILL after " + grace.Round(time.Millisecond).String()
+	}
+	return note
+}
+
+// appendNote adds a line of jobd's to captured stderr, on a line of its own.
+func appendNote(b []byte, note string) []byte {
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	b = append(b, note...)
+	return append(b, '\n')
+}
