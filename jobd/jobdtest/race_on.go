@@ -1,0 +1,5 @@
+//go:build race
+
+package jobdtest
+
+const raceEnabled = true
