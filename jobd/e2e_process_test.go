@@ -29,6 +29,32 @@ func alive(pid int) bool {
 	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
 
+// procsWithEnv lists the processes whose environment holds entry
+// (NAME=value), other than zombies.
+func procsWithEnv(t *testing.T, entry string) []int {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || !alive(pid) {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
+		if err != nil {
+			continue // gone meanwhile, or not ours to read
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if kv == entry {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
 func readPID(t *testing.T, path string) int {
 	t.Helper()
 	var pid int
@@ -123,7 +149,11 @@ func TestHugeOutputKeepsMemoryBounded(t *testing.T) {
 func TestSIGTERMReleasesClaimedAndWaitsForRunning(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	launcher := jobdtest.Script(t, `sleep 2; echo finished $1`)
+	// Each launch leaves a file: the jobs a claim marks running are being
+	// launched for a moment after the row says so, and SIGTERM gives back
+	// those not launched yet (TestSIGTERMWhileABatchStarts).
+	dir := t.TempDir()
+	launcher := jobdtest.Script(t, fmt.Sprintf(`touch %s/started-$1; sleep 3; echo finished $1`, dir))
 	d := e.jobd(jobdtest.JobdSpec{Top: "prefetch = 20\nshutdown_timeout = \"30s\"",
 		Body: fmt.Sprintf("[launcher]\ncommand = %q\n[targets.t]\nconcurrency = 20\n", launcher+" {id}")})
 	var jobs []store.NewJob
@@ -133,8 +163,10 @@ func TestSIGTERMReleasesClaimedAndWaitsForRunning(t *testing.T) {
 	ids := e.insert(jobs...)
 	require.NoError(t, jobdtest.Dial(t, d.Addr(), "").Poll(jobdtest.Ctx(t, 5*time.Second), nil))
 	jobdtest.Eventually(t, 20*time.Second, func() bool {
-		return e.count(store.StatusRunning) == 20 && e.count(store.StatusAccepted) == 20
-	}, "20 running and 20 claimed")
+		launched, err := filepath.Glob(filepath.Join(dir, "started-*"))
+		require.NoError(t, err)
+		return len(launched) == 20 && e.count(store.StatusRunning) == 20 && e.count(store.StatusAccepted) == 20
+	}, "20 launched and running, and 20 claimed")
 
 	d.Signal(syscall.SIGTERM)
 	signalled := time.Now()
@@ -165,12 +197,17 @@ func TestSIGTERMReleasesClaimedAndWaitsForRunning(t *testing.T) {
 func TestSIGTERMStopsJobsAfterShutdownTimeout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	launcher := jobdtest.Script(t, `echo started; sleep 600`)
+	dir := t.TempDir()
+	launcher := jobdtest.Script(t, fmt.Sprintf(`touch %s/started-$1; echo started; sleep 600`, dir))
 	d := e.jobd(jobdtest.JobdSpec{Top: `shutdown_timeout = "1s"`,
-		Body: fmt.Sprintf("[launcher]\ncommand = %q\n[targets.t]\nconcurrency = 3\n", launcher)})
+		Body: fmt.Sprintf("[launcher]\ncommand = %q\n[targets.t]\nconcurrency = 3\n", launcher+" {id}")})
 	ids := e.insert(store.NewJob{Target: "t"}, store.NewJob{Target: "t"}, store.NewJob{Target: "t"})
 	require.NoError(t, jobdtest.Dial(t, d.Addr(), "").Poll(jobdtest.Ctx(t, 5*time.Second), nil))
-	jobdtest.Eventually(t, 20*time.Second, func() bool { return e.count(store.StatusRunning) == 3 }, "3 running")
+	jobdtest.Eventually(t, 20*time.Second, func() bool {
+		launched, err := filepath.Glob(filepath.Join(dir, "started-*"))
+		require.NoError(t, err)
+		return len(launched) == 3 && e.count(store.StatusRunning) == 3
+	}, "3 launched and running")
 	start := time.Now()
 	d.Signal(syscall.SIGTERM)
 	require.Equal(t, 0, d.Wait(30*time.Second))
@@ -232,8 +269,11 @@ func TestSIGTERMWhileABatchStarts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	dir := t.TempDir()
-	launcher := jobdtest.Script(t, fmt.Sprintf("echo $$ > %s/pid-$1\nexec sleep 600", dir))
-	body := fmt.Sprintf("[launcher]\ncommand = %q\nkill_grace = \"1s\"\n", launcher+" {id}")
+	launcher := jobdtest.Script(t, fmt.Sprintf("touch %s/started-$1\nexec sleep 600", dir))
+	// Every launcher carries this in its environment, so that those still
+	// alive can be found whether or not they got as far as saying so.
+	marker := "JOBD_TEST_RUN=" + dir
+	body := fmt.Sprintf("[launcher]\ncommand = %q\nkill_grace = \"1s\"\nenv = { JOBD_TEST_RUN = %q }\n", launcher+" {id}", dir)
 	for i := range 10 {
 		body += fmt.Sprintf("[targets.t%d]\nconcurrency = 8\n", i)
 	}
@@ -250,12 +290,13 @@ func TestSIGTERMWhileABatchStarts(t *testing.T) {
 	require.Equal(t, 0, d.Wait(30*time.Second), "jobd must not wait for the late-launched jobs")
 
 	// Every launcher that started is gone, and every row is settled.
+	left := procsWithEnv(t, marker)
+	for deadline := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = procsWithEnv(t, marker) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Empty(t, left, "launchers still running after jobd exited")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	for _, en := range entries {
-		pid := readPID(t, filepath.Join(dir, en.Name()))
-		jobdtest.Eventually(t, 5*time.Second, func() bool { return !alive(pid) }, "launcher %s (pid %d) still runs", en.Name(), pid)
-	}
 	started := len(entries)
 	for _, id := range ids {
 		j := e.job(id)
