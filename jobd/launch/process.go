@@ -61,6 +61,17 @@ type Process struct {
 	killTimer *time.Timer
 }
 
+// devNull is /dev/null opened once for every launcher's stdin: left nil,
+// os/exec opens and closes it for each job, two syscalls and a failed
+// poller registration out of the few dozen a launch costs jobd.
+var devNull = sync.OnceValue(func() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+})
+
 // Start launches the job. A non-nil error means it could not start at all
 // (template error, command not found, not executable, bad working directory,
 // a NUL byte in a value); its message names the command, and the directory
@@ -80,6 +91,9 @@ func Start(spec Spec, job Job) (*Process, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = spec.Dir
 	cmd.Env = spec.environ(job)
+	if f := devNull(); f != nil { // else exec opens /dev/null itself
+		cmd.Stdin = f
+	}
 	cmd.Stdout = &p.stdout
 	cmd.Stderr = &p.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

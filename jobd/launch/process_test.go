@@ -116,6 +116,21 @@ func TestExitCode(t *testing.T) {
 	require.Nil(t, r.Stderr)
 }
 
+// Stdin is /dev/null, read-only, for every job, also many at once.
+func TestStdinIsDevNull(t *testing.T) {
+	t.Parallel()
+	spec := sh(`readlink /proc/self/fd/0; wc -c; if echo x 2>/dev/null >&0; then echo writable; fi`, "")
+	var ps []*Process
+	for i := range 5 {
+		ps = append(ps, start(t, spec, Job{ID: int64(i + 1)}))
+	}
+	for _, p := range ps {
+		r := wait(t, p)
+		require.True(t, r.OK(), "stderr: %s", r.Stderr)
+		require.Equal(t, "/dev/null\n0\n", string(r.Stdout))
+	}
+}
+
 func TestOwnProcessGroup(t *testing.T) {
 	t.Parallel()
 	p := start(t, sh(`cut -d' ' -f5 /proc/$$/stat; cut -d' ' -f5 /proc/self/stat`, ""), Job{ID: 1})
