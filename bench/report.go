@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,14 +30,16 @@ type results struct {
 	loadBefore string
 	errs       []string
 
-	spawn     series
-	spawnCost struct{ parent, child series } // CPU µs per spawn
-	specs     []drainSpec
-	drains    map[string][]drainResult
-	lat       *latencyResult
-	scale     []scaleResult
-	mem       *jobdMemory
-	master    *masterMemory
+	spawn         series
+	spawnCost     struct{ parent, child series } // CPU µs per spawn
+	spawnArg      series                         // the spawn rate of /bin/true 1 over that of /bin/true, per run
+	spawnArgChild series                         // CPU µs of a /bin/true 1 child
+	specs         []drainSpec
+	drains        map[string][]drainResult
+	lat           *latencyResult
+	scale         []scaleResult
+	mem           *jobdMemory
+	master        *masterMemory
 }
 
 // rates returns the throughput of each run of a configuration.
@@ -201,6 +206,10 @@ func (r *results) throughputTable(b *strings.Builder, withChart bool) {
 	fmt.Fprintf(b, "\n## Throughput\n\n%s waiting jobs, launcher `/bin/true {id}`, one poll, until every row is done. Each run follows a run of the raw spawn rate, and \"of the ceiling\" is the median of the runs' ratios to it.\n\n", num(float64(r.opt.n)))
 	b.WriteString("| | jobd, jobs/s | of the ceiling | original jobd 1.12, jobs/s | × original |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(b, "| raw spawn rate: `/bin/true` from Go, 32 goroutines (the ceiling; all runs) | %s | 1 | — | |\n", rangeOf(r.spawn, num))
+	if len(r.spawnArg) > 0 {
+		fmt.Fprintf(b, "| raw spawn rate of `/bin/true 1` (an argument, as the launcher `/bin/true {id}` has), as a share of `/bin/true`'s | | %s | — | |\n",
+			rangeOf(r.spawnArg, func(v float64) string { return fmt.Sprintf("%.2f", v) }))
+	}
 	for _, s := range r.specs {
 		rates := r.rates(s.key)
 		m := rates.median()
@@ -253,7 +262,28 @@ func (r *results) costTable(b *strings.Builder) {
 	if len(r.spawnCost.parent) > 0 {
 		fmt.Fprintf(b, "\nFor comparison, the raw spawn rate costs %.0f µs of the harness's CPU and %.0f µs of the child's per `/bin/true` (medians of the runs).\n",
 			r.spawnCost.parent.median(), r.spawnCost.child.median())
+		if len(r.spawnArgChild) > 0 {
+			fmt.Fprintf(b, "A `/bin/true 1` child costs %.0f µs: GNU true loads the locale (here LANG=%q) when it has an argument to look at.\n",
+				r.spawnArgChild.median(), os.Getenv("LANG"))
+		}
 	}
+	// What the CPU per job allows: the machine's cores divided by the CPU
+	// a job costs all processes together, against the spawn rate's own.
+	b.WriteString("\nThe CPU a job costs, summed over every process, caps the rate on this machine's " + strconv.Itoa(runtime.NumCPU()) + " cores even with every core busy:")
+	for _, s := range r.specs {
+		med := func(f func(drainResult) time.Duration) float64 {
+			return r.perJob(s.key, func(d drainResult) float64 { return float64(f(d)) / 1e3 }).median()
+		}
+		perJob := med(func(d drainResult) time.Duration { return d.jobdCPU + d.launchCPU + d.dbCPU + d.restCPU })
+		if perJob > 0 {
+			fmt.Fprintf(b, " %s, %.0f µs → %s jobs/s;", strings.ToLower(s.label[:1])+s.label[1:], perJob, num(float64(runtime.NumCPU())*1e6/perJob))
+		}
+	}
+	if len(r.spawnCost.parent) > 0 {
+		spawn := r.spawnCost.parent.median() + r.spawnCost.child.median()
+		fmt.Fprintf(b, " the raw spawn rate, %.0f µs → %s spawns/s.", spawn, num(float64(runtime.NumCPU())*1e6/spawn))
+	}
+	b.WriteString(" Where jobd's part goes, what was changed, and the figures before and after: [PROFILE.md](PROFILE.md).\n")
 }
 
 func (r *results) latencyTable(b *strings.Builder) {

@@ -17,9 +17,9 @@ type spawnResult struct {
 
 // spawnRate measures the ceiling for everything else: how many /bin/true
 // processes per second Go can start and reap on this machine, with
-// `workers` goroutines each running exec.Command("/bin/true").Run() in a
-// loop for d.
-func spawnRate(ctx context.Context, workers int, d time.Duration) (spawnResult, error) {
+// `workers` goroutines each running exec.Command("/bin/true", args...).Run()
+// in a loop for d.
+func spawnRate(ctx context.Context, workers int, d time.Duration, args ...string) (spawnResult, error) {
 	var (
 		n     atomic.Int64
 		wg    sync.WaitGroup
@@ -37,7 +37,7 @@ func spawnRate(ctx context.Context, workers int, d time.Duration) (spawnResult, 
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(stop) && ctx.Err() == nil {
-				if err := exec.Command("/bin/true").Run(); err != nil {
+				if err := exec.Command("/bin/true", args...).Run(); err != nil {
 					errMu.Lock()
 					if first == nil {
 						first = err
