@@ -1,12 +1,10 @@
 package master
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -14,7 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jobd/jobd/jobd/jobdtest"
 	"github.com/jobd/jobd/rpc"
+	"github.com/jobd/jobd/rpc/rpctest"
 )
 
 // waitTimeout bounds every wait for something that should happen.
@@ -32,35 +32,17 @@ func testConfig() *Config {
 	return c
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testMaster is a master running in-process.
 type testMaster struct {
 	*Master
-	logs *syncBuffer
+	logs *jobdtest.SyncBuffer
 }
 
 // startMaster runs a master until the test ends, and prints its log when
 // the test failed.
 func startMaster(t testing.TB, cfg *Config) *testMaster {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &jobdtest.SyncBuffer{}
 	m := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Version: "test"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -273,32 +255,10 @@ func workerNames(st *rpc.MasterStatus) []string {
 	return out
 }
 
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	b := <-accepted
-	require.NotNil(t, b)
-	t.Cleanup(func() {
-		_ = a.Close()
-		_ = b.Close()
-	})
-	return a, b
-}
-
 // connPair returns an rpc.Conn (the master's end) and its peer.
 func connPair(t *testing.T) (*rpc.Conn, *rpc.Conn) {
 	t.Helper()
-	a, b := tcpPair(t)
+	a, b := rpctest.TCPPair(t)
 	ca, cb := rpc.NewConn(a, rpc.ConnOptions{}), rpc.NewConn(b, rpc.ConnOptions{})
 	t.Cleanup(func() {
 		ca.Close()

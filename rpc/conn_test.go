@@ -12,35 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobd/jobd/rpc/rpctest"
 	"github.com/stretchr/testify/require"
 )
-
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		nc, _ := ln.Accept()
-		accepted <- nc
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	b := <-accepted
-	require.NotNil(t, b)
-	t.Cleanup(func() {
-		_ = a.Close()
-		_ = b.Close()
-	})
-	return a, b
-}
 
 // connPair returns two Conns talking to each other.
 func connPair(t *testing.T, aOpt, bOpt ConnOptions) (*Conn, *Conn) {
 	t.Helper()
-	na, nb := tcpPair(t)
+	na, nb := rpctest.TCPPair(t)
 	a, b := NewConn(na, aOpt), NewConn(nb, bOpt)
 	t.Cleanup(func() {
 		_ = a.Close()
@@ -52,7 +31,7 @@ func connPair(t *testing.T, aOpt, bOpt ConnOptions) (*Conn, *Conn) {
 // rawPair returns a Conn and a raw byte-level peer.
 func rawPair(t *testing.T, opt ConnOptions) (*Conn, *rawConn) {
 	t.Helper()
-	na, nb := tcpPair(t)
+	na, nb := rpctest.TCPPair(t)
 	c := NewConn(na, opt)
 	t.Cleanup(func() { _ = c.Close() })
 	return c, &rawConn{t: t, nc: nb, dec: NewDecoder(nb, 0)}
@@ -135,7 +114,7 @@ func (w *writeRecorder) Write(p []byte) (int, error) {
 
 func TestConnWritesEachMessageInOneWrite(t *testing.T) {
 	t.Parallel()
-	na, nb := tcpPair(t)
+	na, nb := rpctest.TCPPair(t)
 	rec := &writeRecorder{Conn: na}
 	a := NewConn(rec, ConnOptions{Handler: HandlerFunc(echo)})
 	b := NewConn(nb, ConnOptions{Handler: HandlerFunc(echo)})

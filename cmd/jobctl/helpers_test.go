@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,7 +125,7 @@ func (e *tenv) jobctl(args ...string) result {
 
 func (e *tenv) jobctlCtx(ctx context.Context, args ...string) result {
 	e.t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut jobdtest.SyncBuffer
 	code := run(ctx, args, env{
 		stdin:  strings.NewReader(""),
 		stdout: &out,
@@ -170,24 +168,6 @@ func (e *tenv) waitStatus(id int64, want store.Status) store.Job {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the writes of concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // transcript shows a run as a person at a terminal would see it.
