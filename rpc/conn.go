@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -450,6 +451,10 @@ func (c *Conn) readFailed(err error) {
 		c.fail(ErrPeerClosed)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.fail(fmt.Errorf("%w in the middle of a message", ErrPeerClosed))
+	case errors.Is(err, syscall.ECONNRESET):
+		// A peer that dies (kill -9) with data unread closes with a reset
+		// rather than an end of stream: it is gone all the same.
+		c.fail(fmt.Errorf("%w (reset)", ErrPeerClosed))
 	default:
 		c.fail(fmt.Errorf("read: %w", err))
 	}

@@ -291,6 +291,26 @@ func TestConnPeerCloses(t *testing.T) {
 	require.ErrorIs(t, c.Err(), ErrPeerClosed)
 }
 
+// A peer that dies with data unread resets the connection: that is the
+// peer closing too, not some other read error.
+func TestConnPeerResets(t *testing.T) {
+	t.Parallel()
+	c, peer := rawPair(t, ConnOptions{})
+	done := make(chan error, 1)
+	go func() { done <- c.Call(context.Background(), "never", nil, nil) }()
+	peer.nextRequest()
+	// Unread data in the peer's buffer, then a close that discards it: RST.
+	go func() { _ = c.Call(context.Background(), "unread", nil, nil) }()
+	time.Sleep(50 * time.Millisecond)
+	tcp, ok := peer.nc.(*net.TCPConn)
+	require.True(t, ok)
+	require.NoError(t, tcp.SetLinger(0))
+	require.NoError(t, tcp.Close())
+	err := <-done
+	require.ErrorIs(t, err, ErrPeerClosed)
+	require.Equal(t, "never: connection closed by peer (reset)", err.Error())
+}
+
 func TestConnHandlerContextEndsWithConnection(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{})
