@@ -60,12 +60,13 @@
 // exits, by itself or not, everything still running in its group is sent
 // SIGKILL, so no job leaves orphans behind. To make that safe against pid
 // reuse, the launcher is first waited for without being reaped (waitid with
-// WNOWAIT): as a zombie it still holds its pid and so its group's id, the
+// WNOWAIT, on a pidfd watched by Go's poller, so a running job holds no
+// thread): as a zombie it still holds its pid and so its group's id, the
 // group is killed, and only then is it reaped.
 //
 // A process that leaves the group (setsid, setpgid) is not killed. If it
 // still holds the job's stdout or stderr open, reading stops 2s after the
-// launcher has exited (exec.Cmd.WaitDelay) and a note says so in stderr, so it
+// launcher has exited (a read deadline) and a note says so in stderr, so it
 // cannot hold the job open either.
 //
 // # Timeout and Stop

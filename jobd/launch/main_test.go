@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 type report struct {
 	Args [][]byte          // without argv[0]; bytes, which JSON keeps exactly
 	Env  map[string]string // the last value of each name
+	Dups []string          // names that appear more than once
 	Dir  string
 }
 
@@ -38,12 +39,15 @@ func reportSelf() {
 	if err != nil {
 		panic(err)
 	}
-	r := report{Args: [][]byte{}, Env: map[string]string{}, Dir: dir}
+	r := report{Args: [][]byte{}, Env: map[string]string{}, Dir: dir, Dups: []string{}}
 	for _, a := range os.Args[1:] {
 		r.Args = append(r.Args, []byte(a))
 	}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
+		if _, dup := r.Env[k]; dup {
+			r.Dups = append(r.Dups, k)
+		}
 		r.Env[k] = v
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {

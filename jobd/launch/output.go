@@ -19,8 +19,8 @@ const noteRoom = 192
 // while it fits, and past that the first max/2 bytes and a ring of the last
 // max-max/2, with a note in between when it is read (bytes).
 //
-// exec.Cmd copies a pipe into it with io.Copy, which calls ReadFrom, so the
-// pipe is read straight into the buffer: no 32 KiB copy buffer per stream.
+// The launcher's pipe is read with ReadFrom, straight into the buffer: no
+// copy buffer per stream.
 // One goroutine writes; bytes is called after it has finished.
 type capture struct {
 	max   int    // the cap
@@ -28,7 +28,6 @@ type capture struct {
 	buf   []byte // len < max: everything so far; len == max: head, then the ring
 	pos   int    // once len(buf) == max: offset in the ring of its oldest byte
 	total int64  // bytes written in all
-	cut   bool   // reading stopped on an error, not EOF: exec closed the pipe
 	small [smallOutput]byte
 }
 
@@ -80,7 +79,6 @@ func (c *capture) ReadFrom(r io.Reader) (int64, error) {
 			return n, nil
 		}
 		if err != nil {
-			c.cut = true
 			return n, err
 		}
 	}

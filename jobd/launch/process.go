@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,14 +41,16 @@ const (
 
 // Process is a started job. Its methods are safe for concurrent use.
 type Process struct {
-	cmd     *exec.Cmd
 	pid     int
+	pidfd   *os.File // nil where the kernel has no pidfds: then waited for by pid
 	timeout time.Duration
 	grace   time.Duration // Spec.KillGrace, defaulted
 	done    chan struct{}
 	result  Result // set before done is closed
 
 	stdout, stderr capture
+	outR, errR     *os.File   // the parent's ends of the pipes
+	reading        chan error // each reader sends how its stream ended
 
 	mu        sync.Mutex
 	exited    bool // the launcher has exited (maybe not reaped yet): signal nothing
@@ -61,16 +62,9 @@ type Process struct {
 	killTimer *time.Timer
 }
 
-// devNull is /dev/null opened once for every launcher's stdin: left nil,
-// os/exec opens and closes it for each job, two syscalls and a failed
-// poller registration out of the few dozen a launch costs jobd.
-var devNull = sync.OnceValue(func() *os.File {
-	f, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil
-	}
-	return f
-})
+// devNull is /dev/null opened once for every launcher's stdin, instead of
+// once per job.
+var devNull = sync.OnceValues(func() (*os.File, error) { return os.Open(os.DevNull) })
 
 // Start launches the job. A non-nil error means it could not start at all
 // (template error, command not found, not executable, bad working directory,
@@ -81,44 +75,56 @@ func Start(spec Spec, job Job) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot start launcher: %w", err)
 	}
+	path, err := lookPath(argv[0])
+	if err != nil {
+		return nil, startError(spec, argv, err)
+	}
+	stdin, err := devNull()
+	if err != nil {
+		return nil, startError(spec, argv, err)
+	}
 	p := &Process{
 		timeout: spec.Timeout,
 		grace:   spec.killGrace(),
 		done:    make(chan struct{}),
+		reading: make(chan error, 2),
 	}
 	p.stdout.init(spec.maxOutput())
 	p.stderr.init(spec.maxOutput())
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = spec.Dir
-	cmd.Env = spec.environ(job)
-	if f := devNull(); f != nil { // else exec opens /dev/null itself
-		cmd.Stdin = f
-	}
-	cmd.Stdout = &p.stdout
-	cmd.Stderr = &p.stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// After the launcher exits its group is killed, so the pipes reach EOF at
-	// once unless a process that left the group holds them: WaitDelay stops
-	// reading then. There is no Context and so no Cancel: exec calls Cancel
-	// when a Context ends and then, WaitDelay later, kills the launcher alone
-	// and closes the pipes in the same moment. Timeouts and Stop need SIGTERM
-	// to the group and SIGKILL to the group after a grace that Stop chooses
-	// per call, with the output read to the end; timers do that here (no
-	// goroutine until they fire, where CommandContext would start one per job).
-	cmd.WaitDelay = drainDelay
-	p.cmd = cmd
-	p.result.Started = time.Now()
-	if err := cmd.Start(); err != nil {
+	var outW, errW int
+	if p.outR, outW, err = outputPipe(); err != nil {
 		return nil, startError(spec, argv, err)
 	}
-	p.pid = cmd.Process.Pid
+	if p.errR, errW, err = outputPipe(); err != nil {
+		p.outR.Close()
+		unix.Close(outW)
+		return nil, startError(spec, argv, err)
+	}
+	p.result.Started = time.Now()
+	p.pid, p.pidfd, err = forkExec(path, argv, dedupEnv(spec.environ(job)), spec.Dir, int(stdin.Fd()), outW, errW)
+	unix.Close(outW)
+	unix.Close(errW)
+	if err != nil {
+		p.outR.Close()
+		p.errR.Close()
+		return nil, startError(spec, argv, err)
+	}
 	if spec.Timeout > 0 {
 		p.mu.Lock()
 		p.deadline = time.AfterFunc(spec.Timeout, p.timedOut)
 		p.mu.Unlock()
 	}
+	go p.read(&p.stdout, p.outR)
+	go p.read(&p.stderr, p.errR)
 	go p.supervise()
 	return p, nil
+}
+
+// read copies one of the launcher's streams into its capture until EOF, or
+// until the read deadline that supervise sets when the launcher has exited.
+func (p *Process) read(c *capture, r *os.File) {
+	_, err := c.ReadFrom(r)
+	p.reading <- err
 }
 
 // startError says what could not be started, where, and why. When a working
@@ -241,14 +247,7 @@ func (p *Process) kill() {
 func (p *Process) supervise() {
 	// Wait for the exit without reaping: the zombie keeps the pid, and with
 	// it the group id, from being reused while the group is killed.
-	var info unix.Siginfo
-	var err error
-	for {
-		err = unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	err := p.waitExited()
 	ended := time.Now()
 
 	p.mu.Lock()
@@ -265,27 +264,57 @@ func (p *Process) supervise() {
 	why, killed, grace := p.why, p.killed, p.killAt.Sub(p.termAt)
 	p.mu.Unlock()
 
-	werr := p.cmd.Wait() // reaps, and waits for the output (at most drainDelay)
+	code, sig, rerr := p.reap()
+	if p.pidfd != nil {
+		p.pidfd.Close()
+	}
+
+	// With the group killed, the pipes reach EOF at once unless a process
+	// that left the group holds them: stop reading drainDelay after the exit.
+	cut, deadlineSet := false, false
+	var readErr error
+	for range 2 {
+		var err error
+		select {
+		case err = <-p.reading:
+		default:
+			if !deadlineSet {
+				deadline := ended.Add(drainDelay)
+				_ = p.outR.SetReadDeadline(deadline)
+				_ = p.errR.SetReadDeadline(deadline)
+				deadlineSet = true
+			}
+			err = <-p.reading
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			cut = true
+		} else if err != nil {
+			readErr = err
+		}
+	}
+	p.outR.Close()
+	p.errR.Close()
 
 	r := &p.result
 	r.Ended = ended
 	r.TimedOut = why == endTimeout
 	r.Stdout = p.stdout.bytes()
 	r.Stderr = p.stderr.bytes()
-	switch state := p.cmd.ProcessState; {
-	case state == nil:
+	switch {
+	case rerr != nil:
 		// Only if something else reaped it (SIGCHLD ignored?): no exit status.
-		r.Stderr = appendNote(r.Stderr, fmt.Sprintf("jobd: cannot wait for the launcher: %v", werr))
-	case state.Sys().(syscall.WaitStatus).Signaled():
-		sig := state.Sys().(syscall.WaitStatus).Signal()
+		r.Stderr = appendNote(r.Stderr, fmt.Sprintf("jobd: cannot wait for the launcher: %v", rerr))
+	case sig != 0:
 		if r.Signal = SignalName(sig); r.Signal == "" {
 			r.Signal = "signal " + strconv.Itoa(int(sig))
 		}
 	default:
-		code := state.ExitCode()
 		r.ExitCode = &code
 	}
-	if p.stdout.cut || p.stderr.cut || errors.Is(werr, exec.ErrWaitDelay) {
+	if readErr != nil {
+		r.Stderr = appendNote(r.Stderr, fmt.Sprintf("jobd: cannot read the launcher's output: %v", readErr))
+	}
+	if cut {
 		r.Stderr = appendNote(r.Stderr, fmt.Sprintf("jobd: stopped reading output %s after the launcher exited: "+
 			"a process outside its process group still held it open", drainDelay))
 	}
@@ -295,7 +324,6 @@ func (p *Process) supervise() {
 	case endStop:
 		r.Stderr = appendNote(r.Stderr, terminationNote("stopped", killed, grace))
 	}
-	p.cmd = nil // release the Cmd's closures and buffers
 	close(p.done)
 }
 

@@ -74,6 +74,7 @@ func TestEnvironmentAndDirectory(t *testing.T) {
 	spec.Env = append(spec.Env, "LAUNCH_TEST_EXTRA=x=y", "HOME=/elsewhere", "JOBD_JOB_ID=overridden")
 	rep := decodeReport(t, run(t, spec, Job{ID: 1234567890123, Target: "tgt", Slot: "", Attempt: 3}))
 	require.Empty(t, rep.Args)
+	require.Empty(t, rep.Dups, "one entry per name")
 	require.Equal(t, "1234567890123", rep.Env["JOBD_JOB_ID"], "the job's variables win over Spec.Env")
 	require.Equal(t, "tgt", rep.Env["JOBD_TARGET"])
 	require.Contains(t, rep.Env, "JOBD_SLOT")
@@ -284,6 +285,42 @@ func TestSignalEndsTheJob(t *testing.T) {
 	require.False(t, r.OK())
 	require.False(t, r.TimedOut)
 	require.Nil(t, r.Stderr, "no note: jobd did not end it on its own")
+}
+
+// Where the kernel has no pidfds, the launcher is waited for by pid: the same
+// results, from the same kinds of ends. (Not parallel: it switches the
+// fallback on for the whole package while it runs.)
+func TestWaitedForByPidWithoutPidfds(t *testing.T) {
+	p := start(t, sh("echo out", ""), Job{ID: 1})
+	require.NotNil(t, p.pidfd, "this kernel has pidfds")
+	require.True(t, wait(t, p).OK())
+
+	noPidfds.Store(true)
+	t.Cleanup(func() { noPidfds.Store(false) })
+	dir := t.TempDir()
+
+	p = start(t, sh(`echo out; echo err >&2; sleep 1000 & echo $! >pid; exit 3`, dir), Job{ID: 1})
+	require.Nil(t, p.pidfd)
+	r := wait(t, p)
+	require.NotNil(t, r.ExitCode)
+	require.Equal(t, 3, *r.ExitCode)
+	require.Equal(t, "out\n", string(r.Stdout))
+	require.Equal(t, "err\n", string(r.Stderr))
+	pid := readPid(t, filepath.Join(dir, "pid"))
+	eventually(t, func() bool { return !running(pid) }, "the background sleep %d still runs", pid)
+
+	spec := sh(`touch ready; sleep 1000`, dir)
+	p = start(t, spec, Job{ID: 2})
+	waitFile(t, filepath.Join(dir, "ready"))
+	require.True(t, p.Signal(syscall.SIGUSR2))
+	r = wait(t, p)
+	require.Nil(t, r.ExitCode)
+	require.Equal(t, "SIGUSR2", r.Signal)
+
+	spec.Timeout = 200 * time.Millisecond
+	r = run(t, spec, Job{ID: 3})
+	require.True(t, r.TimedOut)
+	require.Equal(t, "SIGTERM", r.Signal)
 }
 
 func TestStartFailures(t *testing.T) {
