@@ -101,7 +101,7 @@ func Start(spec Spec, job Job) (*Process, error) {
 		return nil, startError(spec, argv, err)
 	}
 	p.result.Started = time.Now()
-	p.pid, p.pidfd, err = forkExec(path, argv, dedupEnv(spec.environ(job)), spec.Dir, int(stdin.Fd()), outW, errW)
+	p.pid, p.pidfd, err = forkExec(path, argv, spec.environ(job), spec.Dir, int(stdin.Fd()), outW, errW)
 	unix.Close(outW)
 	unix.Close(errW)
 	if err != nil {

@@ -71,7 +71,7 @@ func TestEnvironmentAndDirectory(t *testing.T) {
 	dir := t.TempDir()
 	spec := helperSpec(t, "")
 	spec.Dir = dir
-	spec.Env = append(spec.Env, "LAUNCH_TEST_EXTRA=x=y", "HOME=/elsewhere", "JOBD_JOB_ID=overridden")
+	spec.Env = append(spec.Env, "LAUNCH_TEST_EXTRA=x=y", "HOME=/elsewhere", "JOBD_JOB_ID=overridden", "LAUNCH_TEST_TWICE=1", "LAUNCH_TEST_TWICE=2")
 	rep := decodeReport(t, run(t, spec, Job{ID: 1234567890123, Target: "tgt", Slot: "", Attempt: 3}))
 	require.Empty(t, rep.Args)
 	require.Empty(t, rep.Dups, "one entry per name")
@@ -81,6 +81,7 @@ func TestEnvironmentAndDirectory(t *testing.T) {
 	require.Empty(t, rep.Env["JOBD_SLOT"])
 	require.Equal(t, "3", rep.Env["JOBD_ATTEMPT"])
 	require.Equal(t, "x=y", rep.Env["LAUNCH_TEST_EXTRA"])
+	require.Equal(t, "2", rep.Env["LAUNCH_TEST_TWICE"], "the last of Spec.Env's entries for a name")
 	require.Equal(t, "/elsewhere", rep.Env["HOME"], "Spec.Env wins over jobd's environment")
 	require.Equal(t, os.Getenv("PATH"), rep.Env["PATH"], "jobd's environment is passed on")
 	want, err := filepath.EvalSymlinks(dir)
@@ -285,6 +286,17 @@ func TestSignalEndsTheJob(t *testing.T) {
 	require.False(t, r.OK())
 	require.False(t, r.TimedOut)
 	require.Nil(t, r.Stderr, "no note: jobd did not end it on its own")
+}
+
+// A change to jobd's environment reaches the next launch. (Not parallel:
+// t.Setenv.)
+func TestEnvironmentChangesReachLaunchers(t *testing.T) {
+	spec := helperSpec(t, "")
+	require.NotContains(t, decodeReport(t, run(t, spec, Job{ID: 1})).Env, "LAUNCH_TEST_LATER")
+	t.Setenv("LAUNCH_TEST_LATER", "set")
+	rep := decodeReport(t, run(t, spec, Job{ID: 2}))
+	require.Equal(t, "set", rep.Env["LAUNCH_TEST_LATER"])
+	require.Empty(t, rep.Dups)
 }
 
 // Where the kernel has no pidfds, the launcher is waited for by pid: the same

@@ -110,26 +110,6 @@ func lookPath(name string) (string, error) {
 	return path, nil
 }
 
-// dedupEnv keeps the last entry of each name, as os/exec does: later
-// entries override jobd's environment.
-func dedupEnv(env []string) []string {
-	last := make(map[string]int, len(env))
-	for i, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		last[k] = i
-	}
-	if len(last) == len(env) {
-		return env
-	}
-	out := env[:0]
-	for i, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); last[k] == i {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
 // forkExec starts path with argv, env and dir, stdin from stdin and stdout
 // and stderr to the given descriptors, as the leader of a new process group.
 // It returns the pid and, where the kernel has them, a pidfd (else nil).

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -89,14 +90,67 @@ func (s Spec) killGrace() time.Duration {
 }
 
 // environ is the environment of job's process: jobd's, then s.Env, then the
-// job's own variables. exec.Cmd keeps the last entry for a name.
+// job's own variables, one entry per name: where a name is given again, the
+// last value wins, as with os/exec.
 func (s Spec) environ(job Job) []string {
-	env := slices.Grow(os.Environ(), len(s.Env)+4)
-	env = append(env, s.Env...)
-	return append(env,
-		"JOBD_JOB_ID="+strconv.FormatInt(job.ID, 10),
-		"JOBD_TARGET="+job.Target,
-		"JOBD_SLOT="+job.Slot,
-		"JOBD_ATTEMPT="+strconv.Itoa(job.Attempt),
-	)
+	own := [...]string{
+		"JOBD_JOB_ID=" + strconv.FormatInt(job.ID, 10),
+		"JOBD_TARGET=" + job.Target,
+		"JOBD_SLOT=" + job.Slot,
+		"JOBD_ATTEMPT=" + strconv.Itoa(job.Attempt),
+	}
+	base := baseEnv()
+	env := make([]string, 0, len(base)+len(s.Env)+len(own))
+	env = appendLast(env, base, s.Env, own[:])
+	env = appendLast(env, s.Env, own[:])
+	return append(env, own[:]...)
+}
+
+// appendLast appends the entries of list that neither a later entry of list
+// nor an entry of later names again.
+func appendLast(dst, list []string, later ...[]string) []string {
+	for i, kv := range list {
+		name := envName(kv)
+		if !namedIn(list[i+1:], name) && !namedIn(later[0], name) && (len(later) < 2 || !namedIn(later[1], name)) {
+			dst = append(dst, kv)
+		}
+	}
+	return dst
+}
+
+// envName is "NAME=" of a "NAME=value" entry (the whole entry if it has no
+// "=", which then only matches itself).
+func envName(kv string) string {
+	if i := strings.IndexByte(kv, '='); i >= 0 {
+		return kv[:i+1]
+	}
+	return kv
+}
+
+func namedIn(list []string, name string) bool {
+	for _, kv := range list {
+		if strings.HasPrefix(kv, name) && (len(kv) == len(name) || name[len(name)-1] == '=') {
+			return true
+		}
+	}
+	return false
+}
+
+// baseEnv is jobd's environment with one entry per name. It is worked out
+// again only when the environment changed: a launch costs a copy of it and a
+// comparison, not a deduplication.
+func baseEnv() []string {
+	raw := os.Environ()
+	envCache.mu.Lock()
+	defer envCache.mu.Unlock()
+	if !slices.Equal(raw, envCache.raw) {
+		envCache.raw = raw
+		envCache.env = appendLast(nil, raw, nil)
+	}
+	return envCache.env
+}
+
+var envCache struct {
+	mu       sync.Mutex
+	raw, env []string
 }

@@ -61,8 +61,9 @@ func TestSpecDefaults(t *testing.T) {
 
 func TestEnvironOrder(t *testing.T) {
 	t.Parallel()
-	env := Spec{Env: []string{"A=1", "JOBD_SLOT=from-spec"}}.environ(Job{ID: 7, Target: "t", Slot: "s", Attempt: 2})
+	env := Spec{Env: []string{"A=1", "JOBD_SLOT=from-spec", "B", "A=2"}}.environ(Job{ID: 7, Target: "t", Slot: "s", Attempt: 2})
 	n := len(env)
-	require.Equal(t, []string{"A=1", "JOBD_SLOT=from-spec", "JOBD_JOB_ID=7", "JOBD_TARGET=t", "JOBD_SLOT=s", "JOBD_ATTEMPT=2"}, env[n-6:])
+	require.Equal(t, []string{"B", "A=2", "JOBD_JOB_ID=7", "JOBD_TARGET=t", "JOBD_SLOT=s", "JOBD_ATTEMPT=2"}, env[n-6:],
+		"Spec.Env, then the job's variables; one entry per name, the last one")
 	require.Equal(t, os.Environ(), env[:n-6], "jobd's own environment comes first")
 }
