@@ -10,9 +10,10 @@ import (
 )
 
 // recorder writes job starts and outcomes to the database. Whatever arrives
-// while a write is in flight goes out together in the next one, so an idle
-// worker writes each event at once and a busy one writes batches: one
-// statement for many jobs. When the database is down, events wait in memory
+// while a write is in flight goes out together in the next one, and a write
+// follows the end of the previous one by at least writeSpacing (unless
+// batchTarget events wait): an idle worker writes each event at once, a busy
+// one writes batches, one statement for many jobs. When the database is down, events wait in memory
 // (and in the spool, when configured) and are written, fenced, once it is
 // back; nothing is dropped.
 type recorder struct {
@@ -44,6 +45,26 @@ type finishReq struct {
 type requeueReq struct {
 	rq   store.Requeue
 	then func(applied bool)
+}
+
+// writeSpacing is the least time between the end of a write and the next while
+// fewer than batchTarget events wait. At a thousand jobs a second it makes
+// the batches about twice as large, and MariaDB's CPU per job about 13%
+// smaller (docs/PROFILE.md); an event that finds the recorder idle (none
+// written for writeSpacing) is written at once.
+const (
+	writeSpacing = 5 * time.Millisecond
+	batchTarget  = 64
+)
+
+// spacing is how long to wait before writing pending events, since the
+// previous write ended: nothing when idle for writeSpacing, when batchTarget
+// events wait, or when closing.
+func spacing(since time.Duration, pending int, closing bool) time.Duration {
+	if closing || pending >= batchTarget || since >= writeSpacing {
+		return 0
+	}
+	return writeSpacing - since
 }
 
 // maxBatch bounds one statement's rows.
@@ -125,6 +146,7 @@ func (r *recorder) close() {
 // run is the writer loop.
 func (r *recorder) run() {
 	failures := 0
+	var lastWrite time.Time
 	for {
 		r.mu.Lock()
 		for len(r.starts)+len(r.finishes)+len(r.requeues) == 0 && !r.closing {
@@ -136,12 +158,18 @@ func (r *recorder) run() {
 			r.mu.Unlock()
 			return
 		}
+		if wait := spacing(time.Since(lastWrite), len(r.starts)+len(r.finishes)+len(r.requeues), r.closing); wait > 0 {
+			r.mu.Unlock()
+			time.Sleep(wait)
+			r.mu.Lock()
+		}
 		starts := take(&r.starts)
 		finishes := take(&r.finishes)
 		requeues := take(&r.requeues)
 		r.mu.Unlock()
 
 		starts, finishes, requeues, err := r.flush(starts, finishes, requeues)
+		lastWrite = time.Now()
 		r.w.db.set(err)
 		if err == nil {
 			failures = 0
