@@ -101,33 +101,51 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 		return nil, nil
 	}
 	query := strings.Join(parts, " UNION ALL ")
-	var claimed []Job
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		claimed = claimed[:0]
-		var rows []jobRow
-		if err := tx.SelectContext(ctx, &rows, query, args...); err != nil {
+	var (
+		claimed   []Job
+		run, hold []int64
+	)
+	err := s.retryTx(ctx, func() error {
+		_, changed, err := s.claimTx(ctx, query, args, func(rows []jobRow) []claimStmt {
+			claimed = pickBuckets(rows, p.Buckets)
+			run, hold = run[:0], hold[:0]
+			for _, j := range claimed {
+				if j.Status == StatusRunning {
+					run = append(run, j.ID)
+				} else {
+					hold = append(hold, j.ID)
+				}
+			}
+			var stmts []claimStmt
+			if len(run) > 0 {
+				stmts = append(stmts, claimStmt{fmt.Sprintf(claimStartUpdate, s.byID, placeholders(len(run))),
+					append([]any{p.InstanceID, now}, int64Args(run)...), len(run)})
+			}
+			if len(hold) > 0 {
+				args := append([]any{p.InstanceID, false}, int64Args(hold)...)
+				stmts = append(stmts, claimStmt{fmt.Sprintf(claimUpdate, s.byID, placeholders(len(hold))),
+					append(args, string(StatusWaiting)), len(hold)})
+			}
+			return stmts
+		})
+		if err != nil {
 			return err
 		}
-		claimed = pickBuckets(rows, p.Buckets)
-		var run, hold []any
-		for _, j := range claimed {
-			if j.Status == StatusRunning {
-				run = append(run, j.ID)
-			} else {
-				hold = append(hold, j.ID)
-			}
-		}
+		want := []int{}
 		if len(run) > 0 {
-			args := append([]any{p.InstanceID, now}, run...)
-			if err := execAll(ctx, tx, fmt.Sprintf(claimStartUpdate, s.byID, placeholders(len(run))), len(run), args...); err != nil {
-				return err
-			}
+			want = append(want, len(run))
 		}
 		if len(hold) > 0 {
-			args := append([]any{p.InstanceID, false}, hold...)
-			args = append(args, StatusWaiting)
-			if err := execAll(ctx, tx, fmt.Sprintf(claimUpdate, s.byID, placeholders(len(hold))), len(hold), args...); err != nil {
-				return err
+			want = append(want, len(hold))
+		}
+		for i, n := range changed {
+			if int(n) != want[i] {
+				// The rows were locked by the SELECT: this cannot happen
+				// short of a server fault. The claim is committed, so give
+				// back what it took rather than leave rows held by nobody.
+				_, _ = s.JobsUnstart(ctx, p.InstanceID, run)
+				_, _ = s.JobsRelease(ctx, p.InstanceID, hold)
+				return fmt.Errorf("claim: %d of %d locked rows changed; gave the claimed rows back", n, want[i])
 			}
 		}
 		return nil
@@ -142,19 +160,6 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 		}
 	}
 	return claimed, nil
-}
-
-// execAll runs an UPDATE of rows the transaction has locked and checks that
-// each of them changed.
-func execAll(ctx context.Context, tx *sqlx.Tx, query string, want int, args ...any) error {
-	res, err := tx.ExecContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); int(n) != want {
-		return fmt.Errorf("claim: %d of %d locked rows changed", n, want)
-	}
-	return nil
 }
 
 // pickBuckets keeps at most Limit rows per bucket, in claim order. The

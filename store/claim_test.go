@@ -432,3 +432,48 @@ func TestClaimAndStart(t *testing.T) {
 	}
 	require.Equal(t, store.StatusAccepted, get(t, s, got[2]).Status)
 }
+
+// A claim is two requests on a connection of its own pool; when either
+// fails, its transaction is rolled back before the connection is reused,
+// and the rows it locked are free again.
+func TestClaimTxFailureLeavesNothingOpen(t *testing.T) {
+	t.Parallel()
+	s, _ := storetest.NewStore(t, store.Options{})
+	ctx := storetest.Context(t)
+	id := insert(t, s, store.NewJob{Target: "a"})[0]
+	lock := fmt.Sprintf("SELECT %s FROM jobs WHERE id = %d FOR UPDATE", store.JobColumnsForTest, id)
+
+	// The happy path: both UPDATEs' counts, and committed.
+	changed, err := s.ClaimTxForTest(ctx, lock, []string{
+		fmt.Sprintf("UPDATE jobs SET priority = 5 WHERE id = %d", id),
+		fmt.Sprintf("UPDATE jobs SET priority = 6 WHERE id = %d OR id = 0", id),
+	})
+	require.NoError(t, err)
+	require.Equal(t, []int64{1, 1}, changed)
+	in, err := s.ClaimConnInTransaction(ctx)
+	require.NoError(t, err)
+	require.False(t, in)
+
+	for name, tc := range map[string]struct {
+		query   string
+		updates []string
+	}{
+		"the SELECT fails": {lock + " AND no_such_column = 1", nil},
+		"an UPDATE fails": {lock, []string{
+			fmt.Sprintf("UPDATE jobs SET priority = 7 WHERE id = %d", id),
+			"UPDATE no_such_table SET x = 1",
+		}},
+	} {
+		_, err := s.ClaimTxForTest(ctx, tc.query, tc.updates)
+		require.Error(t, err, name)
+		in, err := s.ClaimConnInTransaction(ctx)
+		require.NoError(t, err)
+		require.False(t, in, "%s: the connection came back with a transaction open", name)
+		// Nothing of it committed, and its lock is gone: a claim takes the row.
+		jobs := claim(t, s, 1, store.Bucket{Target: "a", Limit: 1})
+		require.Len(t, jobs, 1, name)
+		require.Equal(t, 6, jobs[0].Priority, name)
+		_, err = s.JobsRelease(ctx, 1, []int64{id})
+		require.NoError(t, err)
+	}
+}

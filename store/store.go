@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -28,9 +27,10 @@ type Options struct {
 // Store runs jobd's SQL against one jobs table.
 type Store struct {
 	db        *sqlx.DB
-	table     string // quoted
-	byID      string // quoted, with FORCE INDEX (PRIMARY)
-	instances string // quoted
+	claimDB   *sqlx.DB // several statements per request: claims only (claimtx.go)
+	table     string   // quoted
+	byID      string   // quoted, with FORCE INDEX (PRIMARY)
+	instances string   // quoted
 	clock     Clock
 	log       *slog.Logger
 	text      textLimits
@@ -127,9 +127,21 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	db.SetMaxOpenConns(opt.MaxOpenConns)
 	db.SetMaxIdleConns(opt.MaxOpenConns)
 	db.SetConnMaxIdleTime(time.Minute)
+	multi := cfg.Clone()
+	multi.MultiStatements = true
+	multiConn, err := mysql.NewConnector(multi)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	claimDB := sqlx.NewDb(sql.OpenDB(multiConn), "mysql")
+	claimDB.SetMaxOpenConns(2)
+	claimDB.SetMaxIdleConns(2)
+	claimDB.SetConnMaxIdleTime(time.Minute)
 	s := &Store{
-		db:    db,
-		table: "`" + opt.Table + "`",
+		db:      db,
+		claimDB: claimDB,
+		table:   "`" + opt.Table + "`",
 		// Statements that name rows by id say so: otherwise, for "id IN
 		// (…) AND status = 'running'", the optimizer may pick an index on
 		// status and walk every entry of that status, including the
@@ -142,7 +154,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		mariadb:   mariadb,
 	}
 	if err := s.checkSchema(ctx, cfg.DBName, opt.Table); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -210,7 +222,13 @@ func (s *Store) checkSchema(ctx context.Context, dbName, table string) error {
 }
 
 // Close closes the connection pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if cerr := s.claimDB.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // DB exposes the pool for tests and tools that inspect rows.
 func (s *Store) DB() *sqlx.DB { return s.db }
@@ -225,22 +243,7 @@ func (s *Store) now() int64 { return s.clock.Now().Unix() }
 // inTx runs fn in a transaction, retrying a few times on deadlock and lock
 // wait timeout.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	const attempts = 6
-	var err error
-	for i := range attempts {
-		err = s.tryTx(ctx, fn)
-		if err == nil || !retryable(err) || ctx.Err() != nil {
-			return err
-		}
-		backoff := time.Duration(1<<i)*2*time.Millisecond + rand.N(3*time.Millisecond)
-		s.log.Debug("retrying transaction", "err", err, "attempt", i+1, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-	}
-	return err
+	return s.retryTx(ctx, func() error { return s.tryTx(ctx, fn) })
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {

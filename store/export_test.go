@@ -1,0 +1,32 @@
+package store
+
+import "context"
+
+// ClaimTxForTest runs a claim's two requests with a SELECT and UPDATEs of
+// the test's choosing (each UPDATE expected to change want rows).
+func (s *Store) ClaimTxForTest(ctx context.Context, query string, updates []string) ([]int64, error) {
+	_, changed, err := s.claimTx(ctx, query, nil, func([]jobRow) []claimStmt {
+		var stmts []claimStmt
+		for _, u := range updates {
+			stmts = append(stmts, claimStmt{query: u})
+		}
+		return stmts
+	})
+	return changed, err
+}
+
+// ClaimConnInTransaction reports whether the next connection the claim pool
+// hands out has a transaction open.
+func (s *Store) ClaimConnInTransaction(ctx context.Context) (bool, error) {
+	conn, err := s.claimDB.Connx(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	var in bool
+	err = conn.QueryRowxContext(ctx, "SELECT @@in_transaction").Scan(&in)
+	return in, err
+}
+
+// JobColumnsForTest is the columns a claim's SELECT reads.
+const JobColumnsForTest = jobColumns
