@@ -53,7 +53,10 @@ type ClaimParams struct {
 // claimSelect picks the next waiting jobs of one target and slot in claim
 // order. With the equality on (status, target, slot) it reads
 // jobd_claim_idx in order: no filesort, no scan beyond what it returns
-// (TestClaimUsesIndex checks the plan). "slot IS NULL" and "slot = ”" are
+// (TestClaimUsesIndex checks the plan). The index is named (Store.claimFrom):
+// left to choose, the optimizer spent 0.1–0.2 ms per SELECT weighing the
+// other indexes on status before taking this one, more than running it.
+// "slot IS NULL" and "slot = ”" are
 // asked separately because an OR of the two makes the server sort.
 const claimSelect = "(SELECT " + jobColumns + " FROM %s WHERE status = 'waiting' AND target = ? AND %s AND run_at <= ?%s" +
 	" ORDER BY priority DESC, id LIMIT ? FOR UPDATE SKIP LOCKED)"
@@ -89,11 +92,11 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 		}
 		if b.Slot == "" {
 			for _, cond := range []string{"slot IS NULL", "slot = ''"} {
-				parts = append(parts, fmt.Sprintf(claimSelect, s.table, cond, after))
+				parts = append(parts, fmt.Sprintf(claimSelect, s.claimFrom, cond, after))
 				args = append(append(append(args, b.Target, now), cur...), b.Limit)
 			}
 		} else {
-			parts = append(parts, fmt.Sprintf(claimSelect, s.table, "slot = ?", after))
+			parts = append(parts, fmt.Sprintf(claimSelect, s.claimFrom, "slot = ?", after))
 			args = append(append(append(args, b.Target, b.Slot, now), cur...), b.Limit)
 		}
 	}
@@ -338,10 +341,10 @@ func (s *Store) JobsEligible(ctx context.Context, target, slot string) (bool, er
 	var query string
 	var args []any
 	if slot == "" {
-		query = fmt.Sprintf(probe, s.table, "slot IS NULL") + " UNION ALL " + fmt.Sprintf(probe, s.table, "slot = ''")
+		query = fmt.Sprintf(probe, s.claimFrom, "slot IS NULL") + " UNION ALL " + fmt.Sprintf(probe, s.claimFrom, "slot = ''")
 		args = []any{target, now, target, now}
 	} else {
-		query = fmt.Sprintf(probe, s.table, "slot = ?")
+		query = fmt.Sprintf(probe, s.claimFrom, "slot = ?")
 		args = []any{target, slot, now}
 	}
 	var found []int
@@ -401,11 +404,11 @@ func (s *Store) ClaimPlan(ctx context.Context, target, slot string) ([]PlanRow, 
 		}
 		if slot == "" {
 			for _, cond := range []string{"slot IS NULL", "slot = ''"} {
-				queries = append(queries, fmt.Sprintf(claimSelect, s.table, cond, after))
+				queries = append(queries, fmt.Sprintf(claimSelect, s.claimFrom, cond, after))
 				args = append(args, append(append([]any{target, now}, cur...), 100))
 			}
 		} else {
-			queries = append(queries, fmt.Sprintf(claimSelect, s.table, "slot = ?", after))
+			queries = append(queries, fmt.Sprintf(claimSelect, s.claimFrom, "slot = ?", after))
 			args = append(args, append(append([]any{target, slot, now}, cur...), 100))
 		}
 	}

@@ -242,6 +242,13 @@ func TestOpenNamesWhatIsMissing(t *testing.T) {
 	_, err = store.Open(ctx, db.DSN, store.Options{})
 	require.ErrorContains(t, err, "lacks the columns slot, priority, run_at, attempts, instance_id, manual")
 
+	// Every column, but not the index claims read.
+	require.NoError(t, store.Migrate(ctx, db.DSN, "jobs"))
+	_, err = sdb.Exec("ALTER TABLE jobs DROP INDEX " + store.ClaimIndex)
+	require.NoError(t, err)
+	_, err = store.Open(ctx, db.DSN, store.Options{})
+	require.ErrorContains(t, err, "lacks the index jobd_claim_idx: run `jobd migrate up")
+
 	_, err = store.Open(ctx, db.DSN, store.Options{Table: "jobs; DROP TABLE x"})
 	require.ErrorContains(t, err, "not a plain identifier")
 
