@@ -13,9 +13,9 @@ import (
 // while a write is in flight goes out together in the next one, and a write
 // follows the end of the previous one by at least writeSpacing (unless
 // batchTarget events wait): an idle worker writes each event at once, a busy
-// one writes batches, one statement for many jobs. When the database is down, events wait in memory
-// (and in the spool, when configured) and are written, fenced, once it is
-// back; nothing is dropped.
+// one writes batches, one statement for many jobs. When the database is
+// down, events wait in memory (and in the spool, when configured) and are
+// written, fenced, once it is back; nothing is dropped.
 type recorder struct {
 	w    *Worker
 	wake chan struct{}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -109,7 +110,7 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 		run, hold []int64
 	)
 	err := s.retryTx(ctx, func() error {
-		_, changed, err := s.claimTx(ctx, query, args, func(rows []jobRow) []claimStmt {
+		_, err := s.claimTx(ctx, query, args, func(rows []jobRow) []claimStmt {
 			claimed = pickBuckets(rows, p.Buckets)
 			run, hold = run[:0], hold[:0]
 			for _, j := range claimed {
@@ -131,27 +132,14 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 			}
 			return stmts
 		})
-		if err != nil {
-			return err
+		if errors.Is(err, errClaimChanged) {
+			// Give back what the committed claim took rather than leave
+			// rows held by nobody.
+			_, _ = s.JobsUnstart(ctx, p.InstanceID, run)
+			_, _ = s.JobsRelease(ctx, p.InstanceID, hold)
+			return fmt.Errorf("%w; gave the claimed rows back", err)
 		}
-		want := []int{}
-		if len(run) > 0 {
-			want = append(want, len(run))
-		}
-		if len(hold) > 0 {
-			want = append(want, len(hold))
-		}
-		for i, n := range changed {
-			if int(n) != want[i] {
-				// The rows were locked by the SELECT: this cannot happen
-				// short of a server fault. The claim is committed, so give
-				// back what it took rather than leave rows held by nobody.
-				_, _ = s.JobsUnstart(ctx, p.InstanceID, run)
-				_, _ = s.JobsRelease(ctx, p.InstanceID, hold)
-				return fmt.Errorf("claim: %d of %d locked rows changed; gave the claimed rows back", n, want[i])
-			}
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claiming jobs: %w", err)

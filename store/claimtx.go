@@ -31,20 +31,27 @@ type claimStmt struct {
 	want  int
 }
 
+// errClaimChanged says an UPDATE of a claim changed other than the rows it
+// named, although the SELECT had locked them: short of a server fault it
+// cannot happen. The claim is committed by then.
+var errClaimChanged = errors.New("a claim's UPDATE changed other than the rows it locked")
+
 // claimTx runs one claim: the SELECT (query, args) in a new transaction,
 // then the UPDATEs plan makes of its rows and COMMIT, in one request. It
-// returns the rows and, for each UPDATE, the rows it changed. On an error
+// returns, for each UPDATE, the rows it changed; errClaimChanged when one
+// changed other than its want (committed all the same). On any other error
 // nothing is committed, except when the error is the connection's during
 // the second request, when the outcome is unknown (as with any COMMIT).
-func (s *Store) claimTx(ctx context.Context, query string, args []any, plan func([]jobRow) []claimStmt) (rows []jobRow, changed []int64, err error) {
+func (s *Store) claimTx(ctx context.Context, query string, args []any, plan func([]jobRow) []claimStmt) (changed []int64, err error) {
 	conn, err := s.claimDB.Connx(ctx)
 	if err != nil {
-		return nil, nil, translate(err)
+		return nil, translate(err)
 	}
 	defer conn.Close()
+	var rows []jobRow
 	if err := conn.SelectContext(ctx, &rows, "START TRANSACTION; "+query, args...); err != nil {
 		s.abandonTx(conn)
-		return nil, nil, translate(err)
+		return nil, translate(err)
 	}
 	stmts := plan(rows)
 	var q strings.Builder
@@ -58,9 +65,15 @@ func (s *Store) claimTx(ctx context.Context, query string, args []any, plan func
 	affected, err := execMulti(ctx, conn.Conn, q.String(), all)
 	if err != nil {
 		s.abandonTx(conn)
-		return nil, nil, translate(err)
+		return nil, translate(err)
 	}
-	return rows, affected[:len(stmts)], nil
+	changed = affected[:len(stmts)]
+	for i, n := range changed {
+		if int(n) != stmts[i].want {
+			return changed, fmt.Errorf("%w: %d of %d", errClaimChanged, n, stmts[i].want)
+		}
+	}
+	return changed, nil
 }
 
 // abandonTx rolls back whatever a failed claim left open, so the connection

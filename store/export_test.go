@@ -3,16 +3,15 @@ package store
 import "context"
 
 // ClaimTxForTest runs a claim's two requests with a SELECT and UPDATEs of
-// the test's choosing (each UPDATE expected to change want rows).
+// the test's choosing, each expected to change one row.
 func (s *Store) ClaimTxForTest(ctx context.Context, query string, updates []string) ([]int64, error) {
-	_, changed, err := s.claimTx(ctx, query, nil, func([]jobRow) []claimStmt {
+	return s.claimTx(ctx, query, nil, func([]jobRow) []claimStmt {
 		var stmts []claimStmt
 		for _, u := range updates {
-			stmts = append(stmts, claimStmt{query: u})
+			stmts = append(stmts, claimStmt{query: u, want: 1})
 		}
 		return stmts
 	})
-	return changed, err
 }
 
 // ClaimConnInTransaction reports whether the next connection the claim pool

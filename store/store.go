@@ -120,25 +120,17 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		cfg.Params["transaction_isolation"] = "'READ-COMMITTED'"
 	}
 	cfg.Params["innodb_lock_wait_timeout"] = "10"
-	conn, err := mysql.NewConnector(cfg)
+	db, err := openPool(cfg, opt.MaxOpenConns)
 	if err != nil {
-		return nil, fmt.Errorf("mysql: %w", err)
+		return nil, err
 	}
-	db := sqlx.NewDb(sql.OpenDB(conn), "mysql")
-	db.SetMaxOpenConns(opt.MaxOpenConns)
-	db.SetMaxIdleConns(opt.MaxOpenConns)
-	db.SetConnMaxIdleTime(time.Minute)
 	multi := cfg.Clone()
 	multi.MultiStatements = true
-	multiConn, err := mysql.NewConnector(multi)
+	claimDB, err := openPool(multi, 2)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("mysql: %w", err)
+		return nil, err
 	}
-	claimDB := sqlx.NewDb(sql.OpenDB(multiConn), "mysql")
-	claimDB.SetMaxOpenConns(2)
-	claimDB.SetMaxIdleConns(2)
-	claimDB.SetConnMaxIdleTime(time.Minute)
 	s := &Store{
 		db:      db,
 		claimDB: claimDB,
@@ -160,6 +152,19 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// openPool opens a pool of at most max connections, kept idle a minute.
+func openPool(cfg *mysql.Config, max int) (*sqlx.DB, error) {
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	db := sqlx.NewDb(sql.OpenDB(conn), "mysql")
+	db.SetMaxOpenConns(max)
+	db.SetMaxIdleConns(max)
+	db.SetConnMaxIdleTime(time.Minute)
+	return db, nil
 }
 
 // probeServer connects once to tell MariaDB from MySQL and to turn the

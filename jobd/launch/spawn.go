@@ -103,11 +103,7 @@ func lookPath(name string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
 	}
-	path, err := exec.LookPath(name)
-	if err != nil {
-		return "", err
-	}
-	return path, nil
+	return exec.LookPath(name)
 }
 
 // forkExec starts path with argv, env and dir, stdin from stdin and stdout

@@ -111,7 +111,11 @@ func (s Spec) environ(job Job) []string {
 func appendLast(dst, list []string, later ...[]string) []string {
 	for i, kv := range list {
 		name := envName(kv)
-		if !namedIn(list[i+1:], name) && !namedIn(later[0], name) && (len(later) < 2 || !namedIn(later[1], name)) {
+		keep := !namedIn(list[i+1:], name)
+		for _, l := range later {
+			keep = keep && !namedIn(l, name)
+		}
+		if keep {
 			dst = append(dst, kv)
 		}
 	}
@@ -145,7 +149,7 @@ func baseEnv() []string {
 	defer envCache.mu.Unlock()
 	if !slices.Equal(raw, envCache.raw) {
 		envCache.raw = raw
-		envCache.env = appendLast(nil, raw, nil)
+		envCache.env = appendLast(nil, raw)
 	}
 	return envCache.env
 }
