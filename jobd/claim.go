@@ -228,7 +228,7 @@ func (w *Worker) claimOnce(ctx context.Context) (drained []string, retry bool, e
 	if len(buckets) == 0 {
 		return nil, false, nil
 	}
-	jobs, err := w.store.JobsClaim(ctx, store.ClaimParams{InstanceID: w.instance(), Buckets: buckets})
+	claimed, err := w.store.JobsClaim(ctx, store.ClaimParams{InstanceID: w.instance(), Buckets: buckets})
 	w.db.set(err)
 	w.mu.Lock()
 	for i, p := range pools {
@@ -239,10 +239,8 @@ func (w *Worker) claimOnce(ctx context.Context) (drained []string, retry bool, e
 		return nil, false, err
 	}
 
-	got := make(map[*pool]int, len(pools))
-	last := make(map[*pool]store.Job, len(pools))
 	var orphans, unstart []int64
-	for _, sj := range jobs {
+	for _, sj := range claimed.Jobs {
 		p := w.poolFor(sj)
 		if p == nil || w.draining {
 			// Its target was removed while the claim ran, or we are stopping.
@@ -253,8 +251,6 @@ func (w *Worker) claimOnce(ctx context.Context) (drained []string, retry bool, e
 			}
 			continue
 		}
-		got[p]++
-		last[p] = sj
 		j := &job{Job: sj, pool: p}
 		w.jobs[sj.ID] = j
 		if sj.Status == store.StatusRunning {
@@ -269,12 +265,9 @@ func (w *Worker) claimOnce(ctx context.Context) (drained []string, retry bool, e
 		if p.gen != gens[i] {
 			continue // poked meanwhile: the next claim starts from the head
 		}
-		if got[p] == buckets[i].Limit {
-			p.cursor = store.CursorOf(last[p])
-			continue
+		if p.cursor = claimed.Next[i]; p.cursor == nil {
+			short = append(short, i)
 		}
-		p.cursor = nil
-		short = append(short, i)
 	}
 	w.startReadyLocked()
 	w.mu.Unlock()
@@ -311,8 +304,8 @@ func (w *Worker) claimOnce(ctx context.Context) (drained []string, retry bool, e
 			w.log.Warn("could not take back jobs claimed while stopping; recovery will", "jobs", unstart, "err", err)
 		}
 	}
-	if len(jobs) > 0 {
-		w.log.Debug("claimed", "jobs", len(jobs), "buckets", len(buckets))
+	if n := len(claimed.Jobs); n > 0 {
+		w.log.Debug("claimed", "jobs", n, "buckets", len(buckets))
 	}
 	return drained, retry, nil
 }

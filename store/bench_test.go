@@ -23,15 +23,15 @@ func BenchmarkClaim(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				target := fmt.Sprintf("t%d", i%10)
-				jobs, err := s.JobsClaim(ctx, store.ClaimParams{InstanceID: 1, Buckets: []store.Bucket{{Target: target, Limit: 100}}})
+				claimed, err := s.JobsClaim(ctx, store.ClaimParams{InstanceID: 1, Buckets: []store.Bucket{{Target: target, Limit: 100}}})
 				if err != nil {
 					b.Fatal(err)
 				}
-				if len(jobs) != 100 {
-					b.Fatalf("claimed %d jobs, want 100", len(jobs))
+				if len(claimed.Jobs) != 100 {
+					b.Fatalf("claimed %d jobs, want 100", len(claimed.Jobs))
 				}
 				b.StopTimer()
-				if _, err := s.JobsRelease(ctx, 1, ids(jobs)); err != nil {
+				if _, err := s.JobsRelease(ctx, 1, ids(claimed.Jobs)); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

@@ -32,14 +32,34 @@ type Bucket struct {
 	After *Cursor
 }
 
-// Cursor is a position in claim order.
+// Cursor is a position in claim order, where a claim that got all it asked
+// for stopped (Claimed.Next).
 type Cursor struct {
 	Priority int
 	ID       int64
+	// EmptySlot: the claim that stopped here found rows of the target's own
+	// pool whose slot is '' rather than NULL. Only then does a claim from
+	// the cursor look for such rows too. The two are separate ranges of
+	// jobd_claim_idx, and a range with no live entry costs the server a
+	// walk over every delete-marked entry that follows it in the index
+	// (draining a queue: the rows claimed or finished since the last purge),
+	// with a primary-key lookup for each: most of a claim's cost when every
+	// job's slot is NULL. Rows with an empty slot that arrive later are
+	// found by the next claim from the head (any poke or poll), as are rows
+	// that arrive before the cursor.
+	EmptySlot bool
 }
 
-// CursorOf is the position of a claimed job.
-func CursorOf(j Job) *Cursor { return &Cursor{Priority: j.Priority, ID: j.ID} }
+// Claimed is what JobsClaim took.
+type Claimed struct {
+	// Jobs are the claimed jobs, bucket by bucket, each in claim order.
+	Jobs []Job
+	// Next holds, per bucket of the request, where the next claim of that
+	// bucket resumes (its After): after the last job it took, when it took
+	// as many as its Limit; nil when it took fewer (the queue may be empty,
+	// the next claim starts from the head).
+	Next []*Cursor
+}
 
 // afterCursor limits a claim to rows after a cursor; with the equality on
 // (status, target, slot) it is a range on jobd_claim_idx, still in order.
@@ -79,7 +99,7 @@ const claimStartUpdate = "UPDATE %s SET status = 'running', instance_id = ?, man
 // Jobs locked by a concurrent claimer are skipped, never waited for: any
 // number of instances may claim the same targets at once and each job goes
 // to exactly one.
-func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
+func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) (Claimed, error) {
 	var parts []string
 	var args []any
 	now := s.now()
@@ -92,7 +112,11 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 			after, cur = afterCursor, []any{b.After.Priority, b.After.Priority, b.After.ID}
 		}
 		if b.Slot == "" {
-			for _, cond := range []string{"slot IS NULL", "slot = ''"} {
+			conds := []string{"slot IS NULL", "slot = ''"}
+			if b.After != nil && !b.After.EmptySlot {
+				conds = conds[:1]
+			}
+			for _, cond := range conds {
 				parts = append(parts, fmt.Sprintf(claimSelect, s.claimFrom, cond, after))
 				args = append(append(append(args, b.Target, now), cur...), b.Limit)
 			}
@@ -101,8 +125,9 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 			args = append(append(append(args, b.Target, b.Slot, now), cur...), b.Limit)
 		}
 	}
+	out := Claimed{Next: make([]*Cursor, len(p.Buckets))}
 	if len(parts) == 0 {
-		return nil, nil
+		return out, nil
 	}
 	query := strings.Join(parts, " UNION ALL ")
 	var (
@@ -111,7 +136,7 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 	)
 	err := s.retryTx(ctx, func() error {
 		_, err := s.claimTx(ctx, query, args, func(rows []jobRow) []claimStmt {
-			claimed = pickBuckets(rows, p.Buckets)
+			claimed = pickBuckets(rows, p.Buckets, out.Next)
 			run, hold = run[:0], hold[:0]
 			for _, j := range claimed {
 				if j.Status == StatusRunning {
@@ -142,7 +167,7 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claiming jobs: %w", err)
+		return Claimed{}, fmt.Errorf("claiming jobs: %w", err)
 	}
 	for i := range claimed {
 		claimed[i].InstanceID = p.InstanceID
@@ -150,22 +175,27 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) ([]Job, error) {
 			claimed[i].TimeStarted = now
 		}
 	}
-	return claimed, nil
+	out.Jobs = claimed
+	return out, nil
 }
 
-// pickBuckets keeps at most Limit rows per bucket, in claim order. The
-// target's own pool is read as two sub-queries (NULL and empty slot), merged
-// here.
-func pickBuckets(rows []jobRow, buckets []Bucket) []Job {
+// pickBuckets keeps at most Limit rows per bucket, in claim order, and sets
+// next[i] to where the next claim of bucket i resumes. The target's own pool
+// is read as two sub-queries (NULL and empty slot), merged here.
+func pickBuckets(rows []jobRow, buckets []Bucket, next []*Cursor) []Job {
 	type key struct{ target, slot string }
 	by := map[key][]Job{}
+	emptySlot := map[string]bool{} // targets with rows whose slot is ''
 	for i := range rows {
 		j := rows[i].job()
 		k := key{j.Target, j.Slot}
 		by[k] = append(by[k], j)
+		if rows[i].Slot.Valid && rows[i].Slot.String == "" {
+			emptySlot[j.Target] = true
+		}
 	}
 	var out []Job
-	for _, b := range buckets {
+	for bi, b := range buckets {
 		jobs := by[key{b.Target, b.Slot}]
 		slices.SortFunc(jobs, func(a, b Job) int {
 			if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
@@ -181,6 +211,10 @@ func pickBuckets(rows []jobRow, buckets []Bucket) []Job {
 			if i < b.Start {
 				jobs[i].Status = StatusRunning
 			}
+		}
+		next[bi] = nil
+		if n := len(jobs); n > 0 && n == b.Limit {
+			next[bi] = &Cursor{Priority: jobs[n-1].Priority, ID: jobs[n-1].ID, EmptySlot: b.Slot == "" && emptySlot[b.Target]}
 		}
 		out = append(out, jobs...)
 	}

@@ -24,9 +24,15 @@ func insert(t *testing.T, s *store.Store, jobs ...store.NewJob) []int64 {
 
 func claim(t *testing.T, s *store.Store, instance int64, buckets ...store.Bucket) []store.Job {
 	t.Helper()
-	jobs, err := s.JobsClaim(storetest.Context(t), store.ClaimParams{InstanceID: instance, Buckets: buckets})
+	return claimNext(t, s, instance, buckets...).Jobs
+}
+
+// claimNext claims and returns the jobs with the cursors.
+func claimNext(t *testing.T, s *store.Store, instance int64, buckets ...store.Bucket) store.Claimed {
+	t.Helper()
+	claimed, err := s.JobsClaim(storetest.Context(t), store.ClaimParams{InstanceID: instance, Buckets: buckets})
 	require.NoError(t, err)
-	return jobs
+	return claimed
 }
 
 func ids(jobs []store.Job) []int64 {
@@ -62,12 +68,13 @@ func TestClaimExactlyOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				got, err := s.JobsClaim(ctx, store.ClaimParams{InstanceID: instance, Buckets: []store.Bucket{
+				claimed, err := s.JobsClaim(ctx, store.ClaimParams{InstanceID: instance, Buckets: []store.Bucket{
 					{Target: "a", Limit: batch}, {Target: "b", Limit: batch}, {Target: "a", Slot: "s", Limit: batch}, {Target: "b", Slot: "s", Limit: batch}}})
 				if err != nil {
 					errs <- err
 					return
 				}
+				got := claimed.Jobs
 				mu.Lock()
 				for _, j := range got {
 					claimedBy[j.ID] = append(claimedBy[j.ID], instance)
@@ -352,17 +359,66 @@ func TestClaimFromCursor(t *testing.T) {
 		store.NewJob{Target: "t", Priority: 1},
 		store.NewJob{Target: "t", Priority: 5},
 	)
-	first := claim(t, s, 1, store.Bucket{Target: "t", Limit: 2})
-	require.Equal(t, []int64{got[0], got[1]}, ids(first))
+	first := claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 2})
+	require.Equal(t, []int64{got[0], got[1]}, ids(first.Jobs))
+	require.Equal(t, []*store.Cursor{{Priority: 5, ID: got[1]}}, first.Next, "full: the next claim resumes after the last job")
 	// A job of higher priority arrives; a claim from the cursor goes on in
 	// order after it, a claim from the head finds the newcomer.
 	late := insert(t, s, store.NewJob{Target: "t", Priority: 9})
-	next := claim(t, s, 1, store.Bucket{Target: "t", Limit: 1, After: store.CursorOf(first[1])})
-	require.Equal(t, []int64{got[3]}, ids(next))
-	next = claim(t, s, 1, store.Bucket{Target: "t", Limit: 1, After: store.CursorOf(next[0])})
-	require.Equal(t, []int64{got[2]}, ids(next), "then the lower priority")
-	require.Empty(t, claim(t, s, 1, store.Bucket{Target: "t", Limit: 1, After: store.CursorOf(next[0])}))
+	next := claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 1, After: first.Next[0]})
+	require.Equal(t, []int64{got[3]}, ids(next.Jobs))
+	next = claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 1, After: next.Next[0]})
+	require.Equal(t, []int64{got[2]}, ids(next.Jobs), "then the lower priority")
+	last := claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 1, After: next.Next[0]})
+	require.Empty(t, last.Jobs)
+	require.Equal(t, []*store.Cursor{nil}, last.Next, "short: the next claim starts from the head")
 	require.Equal(t, late, ids(claim(t, s, 1, store.Bucket{Target: "t", Limit: 5})))
+}
+
+// insertEmptySlot inserts a waiting job of target t whose slot is ” (as
+// clients of the original may write), not NULL.
+func insertEmptySlot(t *testing.T, s *store.Store) int64 {
+	t.Helper()
+	res, err := s.DB().ExecContext(storetest.Context(t), "INSERT INTO jobs (target, slot, time_created) VALUES ('t', '', 1)")
+	require.NoError(t, err)
+	id, err := res.LastInsertId()
+	require.NoError(t, err)
+	return id
+}
+
+// Rows whose slot is ” belong to the target's own pool with those whose slot
+// is NULL. A claim from a cursor reads them only when the claim that left the
+// cursor found some: otherwise it would pay, at every claim, for a walk over
+// the delete-marked index entries that follow their empty range.
+func TestClaimEmptySlotFromCursor(t *testing.T) {
+	t.Parallel()
+	s, _ := storetest.NewStore(t, store.Options{})
+
+	// Interleaved: the empty-slot rows the first claim found but did not
+	// take (its room was full) are taken by the claims from its cursor, in
+	// claim order.
+	a := insert(t, s, store.NewJob{Target: "t"}, store.NewJob{Target: "t"})
+	b := insertEmptySlot(t, s)
+	c := insert(t, s, store.NewJob{Target: "t"})
+	d := insertEmptySlot(t, s)
+	first := claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 2})
+	require.Equal(t, a, ids(first.Jobs))
+	require.Equal(t, []*store.Cursor{{ID: a[1], EmptySlot: true}}, first.Next)
+	next := claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 2, After: first.Next[0]})
+	require.Equal(t, []int64{b, c[0]}, ids(next.Jobs))
+	require.Equal(t, []*store.Cursor{{ID: c[0], EmptySlot: true}}, next.Next)
+	require.Equal(t, []int64{d}, ids(claim(t, s, 1, store.Bucket{Target: "t", Limit: 2, After: next.Next[0]})))
+
+	// None found: a claim from the cursor reads only slot IS NULL, and an
+	// empty-slot row that arrived after the cursor waits for the next claim
+	// from the head.
+	e := insert(t, s, store.NewJob{Target: "t"}, store.NewJob{Target: "t"}, store.NewJob{Target: "t"})
+	first = claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 1})
+	require.Equal(t, e[:1], ids(first.Jobs))
+	require.Equal(t, []*store.Cursor{{ID: e[0]}}, first.Next)
+	f := insertEmptySlot(t, s)
+	require.Equal(t, e[1:], ids(claim(t, s, 1, store.Bucket{Target: "t", Limit: 3, After: first.Next[0]})))
+	require.Equal(t, []int64{f}, ids(claim(t, s, 1, store.Bucket{Target: "t", Limit: 3})))
 }
 
 func TestJobsEligible(t *testing.T) {

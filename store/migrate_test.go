@@ -187,10 +187,10 @@ func TestMigrateOriginalTableKeepsEverything(t *testing.T) {
 
 			// The store works on the migrated table: the waiting rows can be claimed.
 			s := db.Open(t, store.Options{Table: table})
-			jobs, err := s.JobsClaim(storetest.Context(t), store.ClaimParams{InstanceID: 1, Buckets: []store.Bucket{{Target: "t1", Limit: 1000}}})
+			claimed, err := s.JobsClaim(storetest.Context(t), store.ClaimParams{InstanceID: 1, Buckets: []store.Bucket{{Target: "t1", Limit: 1000}}})
 			require.NoError(t, err)
-			require.NotEmpty(t, jobs)
-			for _, j := range jobs {
+			require.NotEmpty(t, claimed.Jobs)
+			for _, j := range claimed.Jobs {
 				require.Equal(t, "t1", j.Target)
 				require.Empty(t, j.Slot)
 			}
