@@ -141,8 +141,11 @@ func (s *Store) finishChunk(ctx context.Context, instance, recordedBy int64, fs 
 	return s.checkApplied(ctx, ids, attempts, holder, StatusDone)
 }
 
-// caseBuilder builds "col = CASE id WHEN ? THEN ? … END" assignments for a
-// multi-row UPDATE with per-row values.
+// caseBuilder builds the assignments of a multi-row UPDATE with per-row
+// values: "col = CASE id WHEN ? THEN ? … END", or "col = ?" when every row
+// gets the same value (a batch of successful jobs differs only in its ids
+// and, often, its output), which keeps the statement short for the server to
+// parse.
 type caseBuilder struct {
 	sets     []string
 	args     []any
@@ -150,25 +153,41 @@ type caseBuilder struct {
 }
 
 func (b *caseBuilder) set(col string, fs []fitted, val func(fitted) any) {
-	var sb strings.Builder
-	sb.WriteString(col + " = CASE id")
-	for _, f := range fs {
-		sb.WriteString(" WHEN ? THEN ?")
-		b.args = append(b.args, f.o.ID, val(f))
-	}
-	sb.WriteString(" END")
-	b.sets = append(b.sets, sb.String())
+	expr, args := valueOf(fs, val)
+	b.sets = append(b.sets, col+" = "+expr)
+	b.args = append(b.args, args...)
 }
 
 func (b *caseBuilder) caseOf(fs []fitted, val func(fitted) any) string {
+	expr, args := valueOf(fs, val)
+	b.caseArgs = append(b.caseArgs, args...)
+	return expr
+}
+
+// valueOf is the SQL for each row's value and its arguments: one
+// placeholder when all rows share it, else a CASE on id. The values are
+// strings, integers or nil, so == compares them.
+func valueOf(fs []fitted, val func(fitted) any) (string, []any) {
+	first := val(fs[0])
+	same := true
+	for _, f := range fs[1:] {
+		if val(f) != first {
+			same = false
+			break
+		}
+	}
+	if same {
+		return "?", []any{first}
+	}
 	var sb strings.Builder
+	args := make([]any, 0, 2*len(fs))
 	sb.WriteString("CASE id")
 	for _, f := range fs {
 		sb.WriteString(" WHEN ? THEN ?")
-		b.caseArgs = append(b.caseArgs, f.o.ID, val(f))
+		args = append(args, f.o.ID, val(f))
 	}
 	sb.WriteString(" END")
-	return sb.String()
+	return sb.String(), args
 }
 
 func (b *caseBuilder) sql() string { return strings.Join(b.sets, ", ") }

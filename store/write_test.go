@@ -140,6 +140,39 @@ func TestFencing(t *testing.T) {
 	require.Equal(t, store.StatusDone, get(t, s, got[0]).Status)
 }
 
+// One statement writes a batch of outcomes; each row is fenced on its own
+// attempt, and the values shared by the batch are written to every row.
+func TestFinishBatchFencesEachAttempt(t *testing.T) {
+	t.Parallel()
+	s, _ := storetest.NewStore(t, store.Options{})
+	got := insert(t, s, store.NewJob{Target: "t"}, store.NewJob{Target: "t"})
+	claim(t, s, 1, store.Bucket{Target: "t", Limit: 2})
+	require.Equal(t, []bool{true, true}, start(t, s, 1, got...))
+	// The second job runs a second time.
+	ok, err := s.JobsRequeue(storetest.Context(t), store.RequeueParams{InstanceID: 1, From: store.StatusRunning,
+		Jobs: []store.Requeue{{ID: got[1], Attempt: 1}}})
+	require.NoError(t, err)
+	require.Equal(t, []bool{true}, ok)
+	claim(t, s, 1, store.Bucket{Target: "t", Limit: 1})
+	require.Equal(t, []bool{true}, start(t, s, 1, got[1]))
+
+	done := time.Unix(1_900_000_000, 0)
+	out := func(id int64, attempt int) store.Outcome {
+		return store.Outcome{ID: id, Attempt: attempt, Result: store.ResultOK, ReturnCode: code(0), Stdout: []byte("same"), Finished: done}
+	}
+	require.Equal(t, []bool{false, false}, finish(t, s, 1, out(got[0], 2), out(got[1], 1)), "attempts swapped")
+	require.Equal(t, store.StatusRunning, get(t, s, got[0]).Status)
+	require.Equal(t, []bool{true, true}, finish(t, s, 1, out(got[0], 1), out(got[1], 2)))
+	for i, id := range got {
+		j := get(t, s, id)
+		require.Equal(t, store.StatusDone, j.Status)
+		require.Equal(t, i+1, j.Attempts)
+		require.Equal(t, "same", j.Stdout)
+		require.Equal(t, 0, *j.ReturnCode)
+		require.Equal(t, int64(1_900_000_000), j.TimeFinished)
+	}
+}
+
 func TestRequeueKeepsOutputAndRelease(t *testing.T) {
 	t.Parallel()
 	s, _ := storetest.NewStore(t, store.Options{})
