@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,8 +55,9 @@ func setup(ctx context.Context, opt options, progress func(string, ...any)) (*en
 		e.close()
 		return nil, err
 	}
-	progress("starting a private MariaDB (%s)", strings.Join(serverArgs, " "))
-	e.srv, err = storetest.StartServer(storetest.ServerOptions{Args: serverArgs})
+	args := append(slices.Clip(serverArgs), strings.Fields(opt.serverArgs)...)
+	progress("starting a private MariaDB (%s)", strings.Join(args, " "))
+	e.srv, err = storetest.StartServer(storetest.ServerOptions{Args: args})
 	if err != nil {
 		e.close()
 		return nil, err

@@ -55,6 +55,7 @@ type options struct {
 	profileDir  string        // JOBD_CPUPROFILE for the throughput runs' jobd
 	only        string        // comma-separated phases, for working on one
 	keep        bool          // keep the temporary directory (configs, slow logs)
+	serverArgs  string        // more options for the private MariaDB, for investigations
 }
 
 func (o *options) defaults() {
@@ -130,6 +131,7 @@ func main() {
 	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "write a CPU profile of each throughput run's jobd into this directory")
 	flag.StringVar(&o.only, "only", "", "run only these phases, comma-separated: "+strings.Join(phases, ",")+" (or throughput configurations: c8,c32,c128,multi, and c8p,c32p with prefetch)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, slow query logs) and say where")
+	flag.StringVar(&o.serverArgs, "server-args", "", "more options for the private MariaDB, space-separated (for investigations, e.g. a slow query log of every statement: \"--slow-query-log=1 --long-query-time=0 --slow-query-log-file=/tmp/slow.log --log-slow-verbosity=query_plan,innodb\")")
 	flag.Parse()
 	o.defaults()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
