@@ -18,6 +18,14 @@ import (
 // hold the pipes then.
 const drainDelay = 2 * time.Second
 
+// readersAfter is how long a launcher may run before its output is read as
+// it comes. Most jobs end sooner: their output waits in the pipes and is read
+// once they have exited, by the goroutine that waited for the exit, without
+// a reader goroutine per stream or the pipes in the poller. A launcher that
+// fills a pipe before then (64 KiB, on Linux) waits at most this long. A
+// variable for tests, which change it only while no job runs.
+var readersAfter = 10 * time.Millisecond
+
 // Result is the outcome of a job's process.
 type Result struct {
 	ExitCode *int   // nil when the process was ended by a signal
@@ -49,7 +57,8 @@ type Process struct {
 	result  Result // set before done is closed
 
 	stdout, stderr capture
-	outR, errR     *os.File   // the parent's ends of the pipes
+	outFd, errFd   int        // the parent's ends of the pipes, non-blocking
+	outR, errR     *os.File   // the same, in the poller, once readers started
 	reading        chan error // each reader sends how its stream ended
 
 	mu        sync.Mutex
@@ -92,11 +101,11 @@ func Start(spec Spec, job Job) (*Process, error) {
 	p.stdout.init(spec.maxOutput())
 	p.stderr.init(spec.maxOutput())
 	var outW, errW int
-	if p.outR, outW, err = outputPipe(); err != nil {
+	if p.outFd, outW, err = outputPipe(); err != nil {
 		return nil, startError(spec, argv, err)
 	}
-	if p.errR, errW, err = outputPipe(); err != nil {
-		p.outR.Close()
+	if p.errFd, errW, err = outputPipe(); err != nil {
+		unix.Close(p.outFd)
 		unix.Close(outW)
 		return nil, startError(spec, argv, err)
 	}
@@ -105,8 +114,8 @@ func Start(spec Spec, job Job) (*Process, error) {
 	unix.Close(outW)
 	unix.Close(errW)
 	if err != nil {
-		p.outR.Close()
-		p.errR.Close()
+		unix.Close(p.outFd)
+		unix.Close(p.errFd)
 		return nil, startError(spec, argv, err)
 	}
 	if spec.Timeout > 0 {
@@ -114,10 +123,23 @@ func Start(spec Spec, job Job) (*Process, error) {
 		p.deadline = time.AfterFunc(spec.Timeout, p.timedOut)
 		p.mu.Unlock()
 	}
-	go p.read(&p.stdout, p.outR)
-	go p.read(&p.stderr, p.errR)
+	if p.pidfd == nil {
+		// Waited for by a blocking waitid, which no timer interrupts: read
+		// the output as it comes from the start.
+		p.startReaders()
+	}
 	go p.supervise()
 	return p, nil
+}
+
+// startReaders puts the pipes in the poller and reads each stream, as it
+// comes, into its capture. Called once, by Start or supervise, before
+// anything else reads them.
+func (p *Process) startReaders() {
+	p.outR = os.NewFile(uintptr(p.outFd), "|0")
+	p.errR = os.NewFile(uintptr(p.errFd), "|0")
+	go p.read(&p.stdout, p.outR)
+	go p.read(&p.stderr, p.errR)
 }
 
 // read copies one of the launcher's streams into its capture until EOF, or
@@ -125,6 +147,25 @@ func Start(spec Spec, job Job) (*Process, error) {
 func (p *Process) read(c *capture, r *os.File) {
 	_, err := c.ReadFrom(r)
 	p.reading <- err
+}
+
+// readNow reads what a pipe holds into c without waiting: eof reports that
+// every writer has closed it, err a failed read.
+func readNow(c *capture, fd int) (eof bool, err error) {
+	for {
+		n, err := unix.Read(fd, c.space())
+		switch {
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			return false, nil
+		case err != nil:
+			return false, os.NewSyscallError("read", err)
+		case n == 0:
+			return true, nil
+		default:
+			c.commit(n)
+		}
+	}
 }
 
 // startError says what could not be started, where, and why. When a working
@@ -268,32 +309,7 @@ func (p *Process) supervise() {
 	if p.pidfd != nil {
 		p.pidfd.Close()
 	}
-
-	// With the group killed, the pipes reach EOF at once unless a process
-	// that left the group holds them: stop reading drainDelay after the exit.
-	cut, deadlineSet := false, false
-	var readErr error
-	for range 2 {
-		var err error
-		select {
-		case err = <-p.reading:
-		default:
-			if !deadlineSet {
-				deadline := ended.Add(drainDelay)
-				_ = p.outR.SetReadDeadline(deadline)
-				_ = p.errR.SetReadDeadline(deadline)
-				deadlineSet = true
-			}
-			err = <-p.reading
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			cut = true
-		} else if err != nil {
-			readErr = err
-		}
-	}
-	p.outR.Close()
-	p.errR.Close()
+	cut, readErr := p.collectOutput(ended)
 
 	r := &p.result
 	r.Ended = ended
@@ -325,6 +341,51 @@ func (p *Process) supervise() {
 		r.Stderr = appendNote(r.Stderr, terminationNote("stopped", killed, grace))
 	}
 	close(p.done)
+}
+
+// collectOutput reads the rest of the output once the launcher has exited and
+// its group was killed, and closes the pipes. Without readers yet, what the
+// pipes hold is read at once; only when a pipe is still open for writing (a
+// process of the group not dead yet, or one that left the group) are readers
+// started. The pipes reach EOF at once unless a process that left the group
+// holds them: reading stops drainDelay after the exit (cut).
+func (p *Process) collectOutput(ended time.Time) (cut bool, readErr error) {
+	if p.outR == nil {
+		outEOF, err := readNow(&p.stdout, p.outFd)
+		errEOF, err2 := readNow(&p.stderr, p.errFd)
+		if err == nil {
+			err = err2
+		}
+		if err != nil || (outEOF && errEOF) {
+			unix.Close(p.outFd)
+			unix.Close(p.errFd)
+			return false, err
+		}
+		p.startReaders()
+	}
+	deadlineSet := false
+	for range 2 {
+		var err error
+		select {
+		case err = <-p.reading:
+		default:
+			if !deadlineSet {
+				deadline := ended.Add(drainDelay)
+				_ = p.outR.SetReadDeadline(deadline)
+				_ = p.errR.SetReadDeadline(deadline)
+				deadlineSet = true
+			}
+			err = <-p.reading
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			cut = true
+		} else if err != nil {
+			readErr = err
+		}
+	}
+	p.outR.Close()
+	p.errR.Close()
+	return cut, readErr
 }
 
 func terminationNote(what string, killed bool, grace time.Duration) string {

@@ -539,3 +539,31 @@ func TestConcurrentUse(t *testing.T) {
 		require.Same(t, results[0].ExitCode, r.ExitCode, "the same Result every time")
 	}
 }
+
+// Not parallel: it changes readersAfter, which only tests do, while no other
+// job runs. A launcher that exits before readersAfter has its output read
+// after the exit, without reader goroutines; one that runs longer has it
+// read as it comes. Either way all of it is kept, on both streams.
+func TestOutputReadAfterExitOrAsItComes(t *testing.T) {
+	defer func(d time.Duration) { readersAfter = d }(readersAfter)
+	script := "head -c 3000 /dev/zero | tr '\\0' o; sleep 0.2; head -c 2000 /dev/zero | tr '\\0' e >&2"
+	for _, tc := range []struct {
+		after   time.Duration
+		readers bool
+	}{{time.Hour, false}, {time.Millisecond, true}} {
+		readersAfter = tc.after
+		p := start(t, sh(script, ""), Job{ID: 1})
+		r := wait(t, p)
+		require.True(t, r.OK())
+		require.Equal(t, strings.Repeat("o", 3000), string(r.Stdout))
+		require.Equal(t, strings.Repeat("e", 2000), string(r.Stderr))
+		require.Equal(t, tc.readers, p.outR != nil, "readers started, with readersAfter %s", tc.after)
+	}
+	// More than a pipe holds, with readers only after readersAfter: the
+	// launcher waits for them, then goes on.
+	readersAfter = 50 * time.Millisecond
+	r := run(t, sh("head -c 300000 /dev/zero >&2; echo done", ""), Job{ID: 1})
+	require.True(t, r.OK())
+	require.Len(t, r.Stderr, 300000)
+	require.Equal(t, "done\n", string(r.Stdout))
+}

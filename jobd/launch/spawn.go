@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -21,8 +22,11 @@ import (
 //     running job parks a goroutine, not a thread blocked in waitid. A thread
 //     per running job, woken at every exit and handed back its P, cost more
 //     than the fork itself.
-//   - Only the parent's ends of the pipes are registered with the poller; the
-//     child's ends are plain descriptors, closed once it has started.
+//   - The child's ends of the pipes are plain descriptors, closed once it has
+//     started. jobd's ends stay out of the poller, with no goroutine reading
+//     them, unless the launcher runs longer than readersAfter (10 ms): most
+//     jobs' output is read after their exit by the goroutine that waited
+//     for it.
 //   - The output is read straight into the capture; reading stops at a read
 //     deadline (drainDelay after the exit) instead of a WaitDelay timer.
 //
@@ -81,19 +85,20 @@ var pidfdsWork = sync.OnceValue(func() bool {
 var noPidfds atomic.Bool
 
 // outputPipe makes a pipe for one of the launcher's streams: the read end,
-// non-blocking and registered with the poller (so that a read deadline can
-// stop it), and the write end for the child, a plain descriptor.
-func outputPipe() (r *os.File, w int, err error) {
+// non-blocking (read at once after the exit, or put in the poller by
+// startReaders, where a read deadline can stop it), and the write end for the
+// child, blocking.
+func outputPipe() (r, w int, err error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-		return nil, -1, os.NewSyscallError("pipe2", err)
+		return -1, -1, os.NewSyscallError("pipe2", err)
 	}
 	if err := unix.SetNonblock(fds[0], true); err != nil {
 		unix.Close(fds[0])
 		unix.Close(fds[1])
-		return nil, -1, os.NewSyscallError("fcntl", err)
+		return -1, -1, os.NewSyscallError("fcntl", err)
 	}
-	return os.NewFile(uintptr(fds[0]), "|0"), fds[1], nil
+	return fds[0], fds[1], nil
 }
 
 // lookPath finds a command named without a slash in jobd's PATH, as a shell
@@ -139,7 +144,9 @@ func forkExec(path string, argv, env []string, dir string, stdin, stdout, stderr
 // when something else reaped the launcher (SIGCHLD set to SIG_IGN).
 var errNoExit = errors.New("no exit status")
 
-// waitExited blocks until the launcher has exited, without reaping it.
+// waitExited blocks until the launcher has exited, without reaping it. A
+// launcher that runs longer than readersAfter gets its output read as it
+// comes from then on (startReaders).
 func (p *Process) waitExited() error {
 	var info siginfoChild
 	if p.pidfd == nil {
@@ -149,12 +156,27 @@ func (p *Process) waitExited() error {
 	if err != nil {
 		return err
 	}
+	lazy := p.outR == nil
+	if lazy && p.pidfd.SetReadDeadline(time.Now().Add(readersAfter)) != nil {
+		lazy = false
+		p.startReaders()
+	}
 	var werr error
-	err = rc.Read(func(fd uintptr) bool {
-		info = siginfoChild{}
-		werr = waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG)
-		return werr != nil || info.Pid != 0 // else not yet: wait until the pidfd is readable
-	})
+	for {
+		err = rc.Read(func(fd uintptr) bool {
+			info = siginfoChild{}
+			werr = waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG)
+			return werr != nil || info.Pid != 0 // else not yet: wait until the pidfd is readable
+		})
+		if !lazy || !errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		lazy = false
+		p.startReaders()
+		if err = p.pidfd.SetReadDeadline(time.Time{}); err != nil {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
