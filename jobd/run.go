@@ -72,7 +72,28 @@ func (w *Worker) runJob(j *job, spec launch.Spec, claimed bool) {
 		return
 	}
 	started := w.clock.Now()
-	proc, err := launch.Start(spec, launch.Job{ID: j.ID, Target: j.Target, Slot: j.Slot, Attempt: j.attempt})
+	res, err := launch.Run(spec, launch.Job{ID: j.ID, Target: j.Target, Slot: j.Slot, Attempt: j.attempt}, func(proc *launch.Process) {
+		w.mu.Lock()
+		j.proc = proc
+		stopNow := w.stopping
+		w.mu.Unlock()
+		if stopNow {
+			// Launched after shutdown stopped the running jobs: stop it too.
+			proc.Stop(w.config().Launcher.KillGrace.D())
+		}
+		w.log.Debug("job started", "job", j.ID, "target", j.Target, "slot", j.Slot, "attempt", j.attempt, "pid", proc.PID())
+		if claimed {
+			return
+		}
+		w.rec.start(j.ID, started, func(applied bool) {
+			if !applied {
+				// Someone else holds the row now (we were presumed dead and
+				// the job was recovered): this run must not go on.
+				w.log.Warn("job is no longer ours; killing its process", "job", j.ID)
+				proc.Signal(syscall.SIGKILL)
+			}
+		})
+	})
 	if err != nil {
 		w.log.Error("job could not start", "job", j.ID, "target", j.Target, "err", err)
 		if !claimed {
@@ -81,28 +102,7 @@ func (w *Worker) runJob(j *job, spec launch.Spec, claimed bool) {
 		w.jobEnded(j, launch.Result{Stderr: []byte("jobd: " + err.Error()), Started: started, Ended: w.clock.Now()})
 		return
 	}
-	w.mu.Lock()
-	j.proc = proc
-	stopNow := w.stopping
-	w.mu.Unlock()
-	if stopNow {
-		// Launched after shutdown stopped the running jobs: stop it too.
-		proc.Stop(w.config().Launcher.KillGrace.D())
-	}
-	w.log.Debug("job started", "job", j.ID, "target", j.Target, "slot", j.Slot, "attempt", j.attempt, "pid", proc.PID())
-	if claimed {
-		w.jobEnded(j, proc.Wait())
-		return
-	}
-	w.rec.start(j.ID, started, func(applied bool) {
-		if !applied {
-			// Someone else holds the row now (we were presumed dead and the
-			// job was recovered): this run must not go on.
-			w.log.Warn("job is no longer ours; killing its process", "job", j.ID)
-			proc.Signal(syscall.SIGKILL)
-		}
-	})
-	w.jobEnded(j, proc.Wait())
+	w.jobEnded(j, res)
 }
 
 // unlaunched gives back a job that was never launched: its room, its

@@ -22,9 +22,66 @@ const drainDelay = 2 * time.Second
 // it comes. Most jobs end sooner: their output waits in the pipes and is read
 // once they have exited, by the goroutine that waited for the exit, without
 // a reader goroutine per stream or the pipes in the poller. A launcher that
-// fills a pipe before then (64 KiB, on Linux) waits at most this long. A
-// variable for tests, which change it only while no job runs.
-var readersAfter = 10 * time.Millisecond
+// fills a pipe before then (64 KiB, on Linux) waits at most twice this long.
+const readersAfter = 10 * time.Millisecond
+
+// lazyReaders starts the readers of launchers that have run for
+// readersAfter: one goroutine, while such launchers may run, looks every
+// readersAfter at those started since its last look (in start order), rather
+// than a timer per job.
+var lazyReaders struct {
+	mu      sync.Mutex
+	queue   []*Process // launched without readers, in start order
+	running bool       // the goroutine that looks at them runs
+	off     bool       // tests: start no reader after the fact
+}
+
+// watchReaders queues a launcher started without readers.
+func watchReaders(p *Process) {
+	lazyReaders.mu.Lock()
+	defer lazyReaders.mu.Unlock()
+	lazyReaders.queue = append(lazyReaders.queue, p)
+	if !lazyReaders.running {
+		lazyReaders.running = true
+		go startLateReaders()
+	}
+}
+
+// startLateReaders runs while launchers are queued: every readersAfter it
+// starts the readers of those that have run that long and still run, and
+// forgets them.
+func startLateReaders() {
+	for {
+		time.Sleep(readersAfter)
+		lazyReaders.mu.Lock()
+		now := time.Now()
+		q := lazyReaders.queue
+		i := 0
+		for ; i < len(q) && now.Sub(q[i].result.Started) >= readersAfter; i++ {
+			if !lazyReaders.off {
+				q[i].readersIfRunning()
+			}
+		}
+		clear(q[:i])
+		lazyReaders.queue = append(q[:0], q[i:]...)
+		if len(lazyReaders.queue) == 0 {
+			lazyReaders.running = false
+			lazyReaders.mu.Unlock()
+			return
+		}
+		lazyReaders.mu.Unlock()
+	}
+}
+
+// readersIfRunning starts the readers unless the launcher has exited (then
+// supervise reads what is left) or they run already.
+func (p *Process) readersIfRunning() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.exited && p.outR == nil {
+		p.startReaders()
+	}
+}
 
 // Result is the outcome of a job's process.
 type Result struct {
@@ -80,6 +137,32 @@ var devNull = sync.OnceValues(func() (*os.File, error) { return os.Open(os.DevNu
 // a NUL byte in a value); its message names the command, and the directory
 // when one is set.
 func Start(spec Spec, job Job) (*Process, error) {
+	p, err := startProcess(spec, job)
+	if err != nil {
+		return nil, err
+	}
+	go p.supervise()
+	return p, nil
+}
+
+// Run is Start, then Wait, in the caller's goroutine: the process is
+// supervised there rather than in a goroutine of its own. started, when not
+// nil, is called with the process once it runs and before it is waited for;
+// other goroutines may use the process as they would one from Start.
+func Run(spec Spec, job Job, started func(*Process)) (Result, error) {
+	p, err := startProcess(spec, job)
+	if err != nil {
+		return Result{}, err
+	}
+	if started != nil {
+		started(p)
+	}
+	p.supervise()
+	return p.result, nil
+}
+
+// startProcess starts the launcher; the caller supervises it.
+func startProcess(spec Spec, job Job) (*Process, error) {
 	argv, err := spec.argv(job)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start launcher: %w", err)
@@ -124,17 +207,20 @@ func Start(spec Spec, job Job) (*Process, error) {
 		p.mu.Unlock()
 	}
 	if p.pidfd == nil {
-		// Waited for by a blocking waitid, which no timer interrupts: read
-		// the output as it comes from the start.
+		// Waited for by a blocking waitid, in a goroutine that cannot read
+		// anything before the exit: read the output as it comes from the
+		// start.
 		p.startReaders()
+	} else {
+		watchReaders(p)
 	}
-	go p.supervise()
 	return p, nil
 }
 
 // startReaders puts the pipes in the poller and reads each stream, as it
-// comes, into its capture. Called once, by Start or supervise, before
-// anything else reads them.
+// comes, into its capture. Called once, before anything else reads them:
+// at the start, or with p.mu held before the exit is noted, or by supervise
+// after it.
 func (p *Process) startReaders() {
 	p.outR = os.NewFile(uintptr(p.outFd), "|0")
 	p.errR = os.NewFile(uintptr(p.errFd), "|0")

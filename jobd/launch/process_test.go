@@ -540,30 +540,52 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-// Not parallel: it changes readersAfter, which only tests do, while no other
-// job runs. A launcher that exits before readersAfter has its output read
-// after the exit, without reader goroutines; one that runs longer has it
-// read as it comes. Either way all of it is kept, on both streams.
+// setLateReaders turns the starting of readers after the fact off or on.
+func setLateReaders(on bool) {
+	lazyReaders.mu.Lock()
+	lazyReaders.off = !on
+	lazyReaders.mu.Unlock()
+}
+
+// Not parallel: it turns off the starting of readers after the fact, which
+// only tests do, while no other job runs. A launcher that runs longer than
+// readersAfter has its output read as it comes; with that off, its output
+// waits in the pipes and is read after the exit, without reader goroutines.
+// Either way all of it is kept, on both streams.
 func TestOutputReadAfterExitOrAsItComes(t *testing.T) {
-	defer func(d time.Duration) { readersAfter = d }(readersAfter)
-	script := "head -c 3000 /dev/zero | tr '\\0' o; sleep 0.2; head -c 2000 /dev/zero | tr '\\0' e >&2"
-	for _, tc := range []struct {
-		after   time.Duration
-		readers bool
-	}{{time.Hour, false}, {time.Millisecond, true}} {
-		readersAfter = tc.after
+	defer setLateReaders(true)
+	script := "head -c 3000 /dev/zero | tr '\\0' o; sleep 0.3; head -c 2000 /dev/zero | tr '\\0' e >&2"
+	for _, late := range []bool{false, true} {
+		setLateReaders(late)
 		p := start(t, sh(script, ""), Job{ID: 1})
 		r := wait(t, p)
 		require.True(t, r.OK())
 		require.Equal(t, strings.Repeat("o", 3000), string(r.Stdout))
 		require.Equal(t, strings.Repeat("e", 2000), string(r.Stderr))
-		require.Equal(t, tc.readers, p.outR != nil, "readers started, with readersAfter %s", tc.after)
+		require.Equal(t, late, p.outR != nil, "readers started after the fact")
 	}
-	// More than a pipe holds, with readers only after readersAfter: the
-	// launcher waits for them, then goes on.
-	readersAfter = 50 * time.Millisecond
+	// More than a pipe holds, before any reader: the launcher waits for
+	// them, then goes on.
 	r := run(t, sh("head -c 300000 /dev/zero >&2; echo done", ""), Job{ID: 1})
 	require.True(t, r.OK())
 	require.Len(t, r.Stderr, 300000)
 	require.Equal(t, "done\n", string(r.Stdout))
+}
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	waited := make(chan Result, 1)
+	r, err := Run(sh("echo out; echo err >&2; exit 3", ""), Job{ID: 1}, func(p *Process) {
+		require.NotZero(t, p.PID())
+		go func() { waited <- p.Wait() }()
+	})
+	require.NoError(t, err)
+	require.NotNil(t, r.ExitCode)
+	require.Equal(t, 3, *r.ExitCode)
+	require.Equal(t, "out\n", string(r.Stdout))
+	require.Equal(t, "err\n", string(r.Stderr))
+	require.Equal(t, r, <-waited, "Wait from another goroutine gets the same result")
+
+	_, err = Run(Spec{Command: "/nonexistent/launcher"}, Job{ID: 1}, func(*Process) { t.Error("started called for a launcher that did not start") })
+	require.ErrorContains(t, err, "/nonexistent/launcher")
 }

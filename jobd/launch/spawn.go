@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -24,9 +23,9 @@ import (
 //     than the fork itself.
 //   - The child's ends of the pipes are plain descriptors, closed once it has
 //     started. jobd's ends stay out of the poller, with no goroutine reading
-//     them, unless the launcher runs longer than readersAfter (10 ms): most
-//     jobs' output is read after their exit by the goroutine that waited
-//     for it.
+//     them, unless the launcher runs longer than readersAfter (10 ms; one
+//     goroutine checks for those, see lazyReaders): most jobs' output is
+//     read after their exit by the goroutine that waited for it.
 //   - The output is read straight into the capture; reading stops at a read
 //     deadline (drainDelay after the exit) instead of a WaitDelay timer.
 //
@@ -144,9 +143,7 @@ func forkExec(path string, argv, env []string, dir string, stdin, stdout, stderr
 // when something else reaped the launcher (SIGCHLD set to SIG_IGN).
 var errNoExit = errors.New("no exit status")
 
-// waitExited blocks until the launcher has exited, without reaping it. A
-// launcher that runs longer than readersAfter gets its output read as it
-// comes from then on (startReaders).
+// waitExited blocks until the launcher has exited, without reaping it.
 func (p *Process) waitExited() error {
 	var info siginfoChild
 	if p.pidfd == nil {
@@ -156,27 +153,12 @@ func (p *Process) waitExited() error {
 	if err != nil {
 		return err
 	}
-	lazy := p.outR == nil
-	if lazy && p.pidfd.SetReadDeadline(time.Now().Add(readersAfter)) != nil {
-		lazy = false
-		p.startReaders()
-	}
 	var werr error
-	for {
-		err = rc.Read(func(fd uintptr) bool {
-			info = siginfoChild{}
-			werr = waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG)
-			return werr != nil || info.Pid != 0 // else not yet: wait until the pidfd is readable
-		})
-		if !lazy || !errors.Is(err, os.ErrDeadlineExceeded) {
-			break
-		}
-		lazy = false
-		p.startReaders()
-		if err = p.pidfd.SetReadDeadline(time.Time{}); err != nil {
-			break
-		}
-	}
+	err = rc.Read(func(fd uintptr) bool {
+		info = siginfoChild{}
+		werr = waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOWAIT|unix.WNOHANG)
+		return werr != nil || info.Pid != 0 // else not yet: wait until the pidfd is readable
+	})
 	if err != nil {
 		return err
 	}
