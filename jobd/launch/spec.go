@@ -93,18 +93,18 @@ func (s Spec) killGrace() time.Duration {
 // job's own variables, one entry per name: where a name is given again, the
 // last value wins, as with os/exec.
 func (s Spec) environ(job Job) []string {
-	own := [...]string{
-		"JOBD_JOB_ID=" + strconv.FormatInt(job.ID, 10),
-		"JOBD_TARGET=" + job.Target,
-		"JOBD_SLOT=" + job.Slot,
-		"JOBD_ATTEMPT=" + strconv.Itoa(job.Attempt),
-	}
-	base := baseEnv()
-	env := make([]string, 0, len(base)+len(s.Env)+len(own))
-	env = appendLast(env, base, s.Env, own[:])
-	env = appendLast(env, s.Env, own[:])
-	return append(env, own[:]...)
+	fixed := fixedEnv(s.Env)
+	env := make([]string, 0, len(fixed)+len(jobVars))
+	return append(append(env, fixed...),
+		"JOBD_JOB_ID="+strconv.FormatInt(job.ID, 10),
+		"JOBD_TARGET="+job.Target,
+		"JOBD_SLOT="+job.Slot,
+		"JOBD_ATTEMPT="+strconv.Itoa(job.Attempt),
+	)
 }
+
+// jobVars names the job's own variables, which environ puts last.
+var jobVars = []string{"JOBD_JOB_ID=", "JOBD_TARGET=", "JOBD_SLOT=", "JOBD_ATTEMPT="}
 
 // appendLast appends the entries of list that neither a later entry of list
 // nor an entry of later names again.
@@ -140,21 +140,43 @@ func namedIn(list []string, name string) bool {
 	return false
 }
 
-// baseEnv is jobd's environment with one entry per name. It is worked out
-// again only when the environment changed: a launch costs a copy of it and a
-// comparison, not a deduplication.
-func baseEnv() []string {
+// fixedEnv is jobd's environment, then extra (a Spec's Env), one entry per
+// name, without the job's own variables: what every launch of that Spec
+// shares. It is worked out again only when jobd's environment changed or for
+// an extra not seen since: a launch costs a copy of the environment and a
+// comparison, not a deduplication. The result is shared: not to be modified.
+func fixedEnv(extra []string) []string {
 	raw := os.Environ()
 	envCache.mu.Lock()
 	defer envCache.mu.Unlock()
 	if !slices.Equal(raw, envCache.raw) {
 		envCache.raw = raw
-		envCache.env = appendLast(nil, raw)
+		envCache.fixed = envCache.fixed[:0]
 	}
-	return envCache.env
+	for _, f := range envCache.fixed {
+		if slices.Equal(f.extra, extra) {
+			return f.env
+		}
+	}
+	env := appendLast(nil, raw, extra, jobVars)
+	env = appendLast(env, extra, jobVars)
+	if len(envCache.fixed) == maxFixedEnvs {
+		envCache.fixed = envCache.fixed[:0]
+	}
+	envCache.fixed = append(envCache.fixed, fixedEnvOf{extra: slices.Clone(extra), env: env})
+	return env
 }
 
+// maxFixedEnvs bounds the cache: a jobd has a Spec per target, and the
+// cache starts over when it holds this many.
+const maxFixedEnvs = 64
+
 var envCache struct {
-	mu       sync.Mutex
-	raw, env []string
+	mu    sync.Mutex
+	raw   []string // os.Environ() when fixed was worked out
+	fixed []fixedEnvOf
+}
+
+type fixedEnvOf struct {
+	extra, env []string
 }

@@ -66,4 +66,10 @@ func TestEnvironOrder(t *testing.T) {
 	require.Equal(t, []string{"B", "A=2", "JOBD_JOB_ID=7", "JOBD_TARGET=t", "JOBD_SLOT=s", "JOBD_ATTEMPT=2"}, env[n-6:],
 		"Spec.Env, then the job's variables; one entry per name, the last one")
 	require.Equal(t, os.Environ(), env[:n-6], "jobd's own environment comes first")
+
+	// Specs with other variables, one after the other, each get their own.
+	other := Spec{Env: []string{"A=3"}}.environ(Job{ID: 8, Target: "u"})
+	require.Equal(t, []string{"A=3", "JOBD_JOB_ID=8", "JOBD_TARGET=u", "JOBD_SLOT=", "JOBD_ATTEMPT=0"}, other[len(other)-5:])
+	require.Equal(t, os.Environ(), Spec{}.environ(Job{ID: 9})[:n-6])
+	require.Equal(t, env, Spec{Env: []string{"A=1", "JOBD_SLOT=from-spec", "B", "A=2"}}.environ(Job{ID: 7, Target: "t", Slot: "s", Attempt: 2}))
 }
