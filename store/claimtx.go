@@ -48,8 +48,8 @@ func (s *Store) claimTx(ctx context.Context, query string, args []any, plan func
 		return nil, translate(err)
 	}
 	defer conn.Close()
-	var rows []jobRow
-	if err := conn.SelectContext(ctx, &rows, "START TRANSACTION; "+query, args...); err != nil {
+	rows, err := selectJobRows(ctx, conn, "START TRANSACTION; "+query, args)
+	if err != nil {
 		s.abandonTx(conn)
 		return nil, translate(err)
 	}
@@ -74,6 +74,25 @@ func (s *Store) claimTx(ctx context.Context, query string, args []any, plan func
 		}
 	}
 	return changed, nil
+}
+
+// selectJobRows runs a query of jobColumns and scans its rows in order,
+// without sqlx's reflection: a claim's rows are read at every claim.
+func selectJobRows(ctx context.Context, conn *sqlx.Conn, query string, args []any) ([]jobRow, error) {
+	rs, err := conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []jobRow
+	for rs.Next() {
+		var r jobRow
+		if err := rs.Scan(r.columns()...); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rs.Err()
 }
 
 // abandonTx rolls back whatever a failed claim left open, so the connection

@@ -52,6 +52,11 @@ type Job struct {
 // jobColumns are the columns jobd reads for claiming and running a job.
 const jobColumns = "id, target, slot, status, priority, run_at, attempts, instance_id, manual, time_created"
 
+// columns are where rows.Scan puts jobColumns, in their order.
+func (r *jobRow) columns() []any {
+	return []any{&r.ID, &r.Target, &r.Slot, &r.Status, &r.Priority, &r.RunAt, &r.Attempts, &r.InstanceID, &r.Manual, &r.TimeCreated}
+}
+
 // jobAllColumns are jobColumns plus the outcome columns.
 const jobAllColumns = jobColumns + ", time_started, time_finished, result, return_code, sig, stdout, stderr"
 
