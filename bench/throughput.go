@@ -131,7 +131,8 @@ func (e *env) startInstances(ctx context.Context, db *benchDB, spec drainSpec, r
 		name := fmt.Sprintf("jobd-%s-%d-%d", spec.key, run, i+1)
 		var env []string
 		if e.opt.profileDir != "" {
-			env = append(env, "JOBD_CPUPROFILE="+filepath.Join(e.opt.profileDir, name+".prof"))
+			env = append(env, "JOBD_CPUPROFILE="+filepath.Join(e.opt.profileDir, name+".prof"),
+				"JOBD_MEMPROFILE="+filepath.Join(e.opt.profileDir, name+".mem"))
 		}
 		p, err := e.startJobd(jobdSpec{name: name, dsn: db.dsn, targets: spec.targets, concurrency: spec.concurrency,
 			launcher: "/bin/true {id}", pollInterval: "0", top: spec.top}, env...)

@@ -77,6 +77,11 @@ func run(args []string) int {
 	} else {
 		defer stop()
 	}
+	defer func() {
+		if err := daemon.MemProfile(os.Getenv("JOBD_MEMPROFILE"))(); err != nil {
+			log.Error("could not write the memory profile", "err", err)
+		}
+	}()
 	w := jobd.New(cfg, jobd.Options{Logger: log, Version: daemon.Version()})
 	ctx, stop := daemon.Signals(log, daemon.Reloader(log, logFile, f.Config, jobd.LoadConfig, w.Reload))
 	defer stop()
