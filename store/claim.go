@@ -37,17 +37,31 @@ type Bucket struct {
 type Cursor struct {
 	Priority int
 	ID       int64
-	// EmptySlot: the claim that stopped here found rows of the target's own
-	// pool whose slot is '' rather than NULL. Only then does a claim from
-	// the cursor look for such rows too. The two are separate ranges of
-	// jobd_claim_idx, and a range with no live entry costs the server a
-	// walk over every delete-marked entry that follows it in the index
-	// (draining a queue: the rows claimed or finished since the last purge),
-	// with a primary-key lookup for each: most of a claim's cost when every
-	// job's slot is NULL. Rows with an empty slot that arrive later are
-	// found by the next claim from the head (any poke or poll), as are rows
-	// that arrive before the cursor.
-	EmptySlot bool
+	// NullSlot and EmptySlot, for the target's own pool: the claim that
+	// stopped here found rows whose slot is NULL, and rows whose slot is ''
+	// (both mean "no slot"). A claim from the cursor asks only for the kinds
+	// it found. The two are separate ranges of jobd_claim_idx, and a range
+	// with no live entry costs the server a walk over every delete-marked
+	// entry that follows it in the index (draining a queue: the rows claimed
+	// or finished since the last purge), with a primary-key lookup for each:
+	// most of a claim's cost when every job's slot is of the other kind.
+	// Rows of the other kind that arrive later are found by the next claim
+	// from the head (any poke or poll), as are rows that arrive before the
+	// cursor.
+	NullSlot, EmptySlot bool
+}
+
+// slotConds are the conditions a claim of the target's own pool asks for,
+// from the head or from a cursor.
+func (c *Cursor) slotConds() []string {
+	switch {
+	case c == nil || c.NullSlot == c.EmptySlot:
+		return []string{"slot IS NULL", "slot = ''"}
+	case c.NullSlot:
+		return []string{"slot IS NULL"}
+	default:
+		return []string{"slot = ''"}
+	}
 }
 
 // Claimed is what JobsClaim took.
@@ -112,11 +126,7 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) (Claimed, error) {
 			after, cur = afterCursor, []any{b.After.Priority, b.After.Priority, b.After.ID}
 		}
 		if b.Slot == "" {
-			conds := []string{"slot IS NULL", "slot = ''"}
-			if b.After != nil && !b.After.EmptySlot {
-				conds = conds[:1]
-			}
-			for _, cond := range conds {
+			for _, cond := range b.After.slotConds() {
 				parts = append(parts, fmt.Sprintf(claimSelect, s.claimFrom, cond, after))
 				args = append(append(append(args, b.Target, now), cur...), b.Limit)
 			}
@@ -185,13 +195,20 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) (Claimed, error) {
 func pickBuckets(rows []jobRow, buckets []Bucket, next []*Cursor) []Job {
 	type key struct{ target, slot string }
 	by := map[key][]Job{}
-	emptySlot := map[string]bool{} // targets with rows whose slot is ''
+	type kinds struct{ null, empty bool }
+	seen := map[string]kinds{} // targets' own pools: the kinds of empty slot found
 	for i := range rows {
 		j := rows[i].job()
 		k := key{j.Target, j.Slot}
 		by[k] = append(by[k], j)
-		if rows[i].Slot.Valid && rows[i].Slot.String == "" {
-			emptySlot[j.Target] = true
+		if j.Slot == "" {
+			ks := seen[j.Target]
+			if rows[i].Slot.Valid {
+				ks.empty = true
+			} else {
+				ks.null = true
+			}
+			seen[j.Target] = ks
 		}
 	}
 	var out []Job
@@ -214,7 +231,11 @@ func pickBuckets(rows []jobRow, buckets []Bucket, next []*Cursor) []Job {
 		}
 		next[bi] = nil
 		if n := len(jobs); n > 0 && n == b.Limit {
-			next[bi] = &Cursor{Priority: jobs[n-1].Priority, ID: jobs[n-1].ID, EmptySlot: b.Slot == "" && emptySlot[b.Target]}
+			next[bi] = &Cursor{Priority: jobs[n-1].Priority, ID: jobs[n-1].ID}
+			if b.Slot == "" {
+				ks := seen[b.Target]
+				next[bi].NullSlot, next[bi].EmptySlot = ks.null, ks.empty
+			}
 		}
 		out = append(out, jobs...)
 	}

@@ -361,7 +361,7 @@ func TestClaimFromCursor(t *testing.T) {
 	)
 	first := claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 2})
 	require.Equal(t, []int64{got[0], got[1]}, ids(first.Jobs))
-	require.Equal(t, []*store.Cursor{{Priority: 5, ID: got[1]}}, first.Next, "full: the next claim resumes after the last job")
+	require.Equal(t, []*store.Cursor{{Priority: 5, ID: got[1], NullSlot: true}}, first.Next, "full: the next claim resumes after the last job")
 	// A job of higher priority arrives; a claim from the cursor goes on in
 	// order after it, a claim from the head finds the newcomer.
 	late := insert(t, s, store.NewJob{Target: "t", Priority: 9})
@@ -387,9 +387,9 @@ func insertEmptySlot(t *testing.T, s *store.Store) int64 {
 }
 
 // Rows whose slot is ” belong to the target's own pool with those whose slot
-// is NULL. A claim from a cursor reads them only when the claim that left the
-// cursor found some: otherwise it would pay, at every claim, for a walk over
-// the delete-marked index entries that follow their empty range.
+// is NULL. A claim from a cursor reads each kind only when the claim that
+// left the cursor found some: otherwise it would pay, at every claim, for a
+// walk over the delete-marked index entries that follow the empty range.
 func TestClaimEmptySlotFromCursor(t *testing.T) {
 	t.Parallel()
 	s, _ := storetest.NewStore(t, store.Options{})
@@ -403,22 +403,31 @@ func TestClaimEmptySlotFromCursor(t *testing.T) {
 	d := insertEmptySlot(t, s)
 	first := claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 2})
 	require.Equal(t, a, ids(first.Jobs))
-	require.Equal(t, []*store.Cursor{{ID: a[1], EmptySlot: true}}, first.Next)
+	require.Equal(t, []*store.Cursor{{ID: a[1], NullSlot: true, EmptySlot: true}}, first.Next)
 	next := claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 2, After: first.Next[0]})
 	require.Equal(t, []int64{b, c[0]}, ids(next.Jobs))
-	require.Equal(t, []*store.Cursor{{ID: c[0], EmptySlot: true}}, next.Next)
+	require.Equal(t, []*store.Cursor{{ID: c[0], NullSlot: true, EmptySlot: true}}, next.Next)
 	require.Equal(t, []int64{d}, ids(claim(t, s, 1, store.Bucket{Target: "t", Limit: 2, After: next.Next[0]})))
 
-	// None found: a claim from the cursor reads only slot IS NULL, and an
-	// empty-slot row that arrived after the cursor waits for the next claim
-	// from the head.
+	// Only NULL found: a claim from the cursor reads only slot IS NULL, and
+	// an empty-slot row that arrived after the cursor waits for the next
+	// claim from the head.
 	e := insert(t, s, store.NewJob{Target: "t"}, store.NewJob{Target: "t"}, store.NewJob{Target: "t"})
 	first = claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 1})
 	require.Equal(t, e[:1], ids(first.Jobs))
-	require.Equal(t, []*store.Cursor{{ID: e[0]}}, first.Next)
+	require.Equal(t, []*store.Cursor{{ID: e[0], NullSlot: true}}, first.Next)
 	f := insertEmptySlot(t, s)
 	require.Equal(t, e[1:], ids(claim(t, s, 1, store.Bucket{Target: "t", Limit: 3, After: first.Next[0]})))
 	require.Equal(t, []int64{f}, ids(claim(t, s, 1, store.Bucket{Target: "t", Limit: 3})))
+
+	// Only '' found: the same the other way round.
+	g := []int64{insertEmptySlot(t, s), insertEmptySlot(t, s), insertEmptySlot(t, s)}
+	first = claimNext(t, s, 1, store.Bucket{Target: "t", Limit: 1})
+	require.Equal(t, g[:1], ids(first.Jobs))
+	require.Equal(t, []*store.Cursor{{ID: g[0], EmptySlot: true}}, first.Next)
+	h := insert(t, s, store.NewJob{Target: "t"})
+	require.Equal(t, g[1:], ids(claim(t, s, 1, store.Bucket{Target: "t", Limit: 3, After: first.Next[0]})))
+	require.Equal(t, h, ids(claim(t, s, 1, store.Bucket{Target: "t", Limit: 3})))
 }
 
 func TestJobsEligible(t *testing.T) {
