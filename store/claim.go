@@ -146,7 +146,7 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) (Claimed, error) {
 	)
 	err := s.retryTx(ctx, func() error {
 		_, err := s.claimTx(ctx, query, args, func(rows []jobRow) []claimStmt {
-			claimed = pickBuckets(rows, p.Buckets, out.Next)
+			claimed, out.Next = pickBuckets(rows, p.Buckets)
 			run, hold = run[:0], hold[:0]
 			for _, j := range claimed {
 				if j.Status == StatusRunning {
@@ -189,10 +189,10 @@ func (s *Store) JobsClaim(ctx context.Context, p ClaimParams) (Claimed, error) {
 	return out, nil
 }
 
-// pickBuckets keeps at most Limit rows per bucket, in claim order, and sets
-// next[i] to where the next claim of bucket i resumes. The target's own pool
-// is read as two sub-queries (NULL and empty slot), merged here.
-func pickBuckets(rows []jobRow, buckets []Bucket, next []*Cursor) []Job {
+// pickBuckets keeps at most Limit rows per bucket, in claim order, and says
+// where the next claim of each bucket resumes (Claimed.Next). The target's
+// own pool is read as two sub-queries (NULL and empty slot), merged here.
+func pickBuckets(rows []jobRow, buckets []Bucket) (picked []Job, next []*Cursor) {
 	type key struct{ target, slot string }
 	by := map[key][]Job{}
 	type kinds struct{ null, empty bool }
@@ -211,7 +211,7 @@ func pickBuckets(rows []jobRow, buckets []Bucket, next []*Cursor) []Job {
 			seen[j.Target] = ks
 		}
 	}
-	var out []Job
+	next = make([]*Cursor, len(buckets))
 	for bi, b := range buckets {
 		jobs := by[key{b.Target, b.Slot}]
 		slices.SortFunc(jobs, func(a, b Job) int {
@@ -229,7 +229,6 @@ func pickBuckets(rows []jobRow, buckets []Bucket, next []*Cursor) []Job {
 				jobs[i].Status = StatusRunning
 			}
 		}
-		next[bi] = nil
 		if n := len(jobs); n > 0 && n == b.Limit {
 			next[bi] = &Cursor{Priority: jobs[n-1].Priority, ID: jobs[n-1].ID}
 			if b.Slot == "" {
@@ -237,9 +236,9 @@ func pickBuckets(rows []jobRow, buckets []Bucket, next []*Cursor) []Job {
 				next[bi].NullSlot, next[bi].EmptySlot = ks.null, ks.empty
 			}
 		}
-		out = append(out, jobs...)
+		picked = append(picked, jobs...)
 	}
-	return out
+	return picked, next
 }
 
 // ManualClaimParams names manual jobs to claim for run-manual, and what the

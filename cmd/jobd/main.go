@@ -78,7 +78,7 @@ func run(args []string) int {
 		defer stop()
 	}
 	defer func() {
-		if err := daemon.MemProfile(os.Getenv("JOBD_MEMPROFILE"))(); err != nil {
+		if err := daemon.WriteMemProfile(os.Getenv("JOBD_MEMPROFILE")); err != nil {
 			log.Error("could not write the memory profile", "err", err)
 		}
 	}()

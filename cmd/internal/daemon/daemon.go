@@ -191,24 +191,22 @@ func CPUProfile(path string) (stop func(), err error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-// MemProfile writes the profile of the memory allocated over the daemon's
-// life to path when stop is called (at exit), when path is not empty:
-// JOBD_MEMPROFILE=/tmp/jobd.mem jobd --config …
-func MemProfile(path string) (stop func() error) {
+// WriteMemProfile writes the profile of the memory allocated over the
+// daemon's life to path, when path is not empty (at exit:
+// JOBD_MEMPROFILE=/tmp/jobd.mem jobd --config …).
+func WriteMemProfile(path string) error {
 	if path == "" {
-		return func() error { return nil }
+		return nil
 	}
-	return func() error {
-		f, err := os.Create(path)
-		if err != nil {
-			return fmt.Errorf("memory profile: %w", err)
-		}
-		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-			f.Close()
-			return fmt.Errorf("memory profile: %w", err)
-		}
-		return f.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("memory profile: %w", err)
 	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("memory profile: %w", err)
+	}
+	return f.Close()
 }
 
 // Exit codes of the daemons.
