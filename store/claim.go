@@ -456,30 +456,40 @@ func (s *Store) ClaimPlan(ctx context.Context, target, slot string) ([]PlanRow, 
 	}
 	var out []PlanRow
 	for i, q := range queries {
-		rows, err := s.db.QueryxContext(ctx, "EXPLAIN "+strings.Trim(q, "()"), args[i]...)
+		plan, err := s.explain(ctx, strings.Trim(q, "()"), args[i]...)
 		if err != nil {
-			return nil, fmt.Errorf("explaining the claim query: %w", translate(err))
+			return nil, fmt.Errorf("explaining the claim query: %w", err)
 		}
-		for rows.Next() {
-			m := map[string]any{}
-			if err := rows.MapScan(m); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			str := func(k string) string {
-				if b, ok := m[k].([]byte); ok {
-					return string(b)
-				}
-				if v, ok := m[k]; ok && v != nil {
-					return fmt.Sprint(v)
-				}
-				return ""
-			}
-			var n int64
-			fmt.Sscan(str("rows"), &n)
-			out = append(out, PlanRow{Table: str("table"), Type: str("type"), Key: str("key"), Rows: n, Extra: str("Extra")})
-		}
-		rows.Close()
+		out = append(out, plan...)
 	}
 	return out, nil
+}
+
+// explain returns EXPLAIN's rows for one query.
+func (s *Store) explain(ctx context.Context, query string, args ...any) ([]PlanRow, error) {
+	rows, err := s.db.QueryxContext(ctx, "EXPLAIN "+query, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []PlanRow
+	for rows.Next() {
+		m := map[string]any{}
+		if err := rows.MapScan(m); err != nil {
+			return nil, err
+		}
+		str := func(k string) string {
+			if b, ok := m[k].([]byte); ok {
+				return string(b)
+			}
+			if v, ok := m[k]; ok && v != nil {
+				return fmt.Sprint(v)
+			}
+			return ""
+		}
+		var n int64
+		fmt.Sscan(str("rows"), &n)
+		out = append(out, PlanRow{Table: str("table"), Type: str("type"), Key: str("key"), Rows: n, Extra: str("Extra")})
+	}
+	return out, rows.Err()
 }

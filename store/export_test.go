@@ -29,3 +29,14 @@ func (s *Store) ClaimConnInTransaction(ctx context.Context) (bool, error) {
 
 // JobColumnsForTest is the columns a claim's SELECT reads.
 const JobColumnsForTest = jobColumns
+
+// HeldPlans explains the queries for the jobs an instance holds and the
+// jobs dead instances hold.
+func (s *Store) HeldPlans(ctx context.Context) ([]PlanRow, error) {
+	by, err := s.explain(ctx, s.heldByQuery(), 1)
+	if err != nil {
+		return nil, err
+	}
+	dead, err := s.explain(ctx, s.heldByDeadQuery(), 0, 0, 1000)
+	return append(by, dead...), err
+}

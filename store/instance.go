@@ -156,12 +156,8 @@ func (s *Store) JobsHeldByDead(ctx context.Context, lostAfter time.Duration, exc
 		limit = 1000
 	}
 	cutoff := s.clock.Now().Add(-lostAfter).UnixMilli()
-	cols := "j." + strings.ReplaceAll(jobColumns, ", ", ", j.")
-	query := fmt.Sprintf("SELECT %s FROM %s i JOIN %s j ON j.instance_id = i.id"+
-		" WHERE (i.state <> 'alive' OR i.heartbeat_at < ?) AND i.id <> ? AND j.status IN ('accepted', 'running')"+
-		" ORDER BY j.id LIMIT ?", cols, s.instances, s.table)
 	var rows []jobRow
-	if err := s.db.SelectContext(ctx, &rows, query, cutoff, exclude, limit); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, s.heldByDeadQuery(), cutoff, exclude, limit); err != nil {
 		return nil, fmt.Errorf("finding jobs of dead instances: %w", translate(err))
 	}
 	out := make([]Job, len(rows))
@@ -171,11 +167,30 @@ func (s *Store) JobsHeldByDead(ctx context.Context, lostAfter time.Duration, exc
 	return out, nil
 }
 
+// The jobs an instance holds are found by status: no index leads with
+// instance_id (one that did would be rewritten at every claim and every
+// finish, for queries that run at start-up and during recovery), while the
+// accepted and running rows are few, at most what the fleet runs at once,
+// and every status index has them at its front.
+
+// heldByDeadQuery reads the jobs held by dead instances: arguments the
+// heartbeat cutoff, the instance to leave out, the limit.
+func (s *Store) heldByDeadQuery() string {
+	cols := "j." + strings.ReplaceAll(jobColumns, ", ", ", j.")
+	return fmt.Sprintf("SELECT %s FROM %s j JOIN %s i ON i.id = j.instance_id"+
+		" WHERE j.status IN ('accepted', 'running') AND (i.state <> 'alive' OR i.heartbeat_at < ?) AND i.id <> ?"+
+		" ORDER BY j.id LIMIT ?", cols, s.table, s.instances)
+}
+
+// heldByQuery reads the jobs one instance holds: argument the instance.
+func (s *Store) heldByQuery() string {
+	return fmt.Sprintf("SELECT %s FROM %s WHERE status IN ('accepted', 'running') AND instance_id = ? ORDER BY id", jobColumns, s.table)
+}
+
 // JobsHeldBy lists the accepted and running jobs of one instance.
 func (s *Store) JobsHeldBy(ctx context.Context, instance int64) ([]Job, error) {
 	var rows []jobRow
-	query := fmt.Sprintf("SELECT %s FROM %s WHERE instance_id = ? AND status IN ('accepted', 'running') ORDER BY id", jobColumns, s.table)
-	if err := s.db.SelectContext(ctx, &rows, query, instance); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, s.heldByQuery(), instance); err != nil {
 		return nil, fmt.Errorf("finding jobs of instance %d: %w", instance, translate(err))
 	}
 	out := make([]Job, len(rows))

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,4 +80,47 @@ func TestInstancesHeartbeatAndDeadHolders(t *testing.T) {
 	prev, err = s.InstancesPrevious(ctx, "b", "h1", b2)
 	require.NoError(t, err)
 	require.Empty(t, prev)
+}
+
+// The jobs an instance holds are found through a status index, not by
+// reading the table: with no index leading with instance_id, a plan that
+// started from jobs_instances would scan every row of jobs.
+func TestHeldQueriesReadOnlyHeldRows(t *testing.T) {
+	t.Parallel()
+	s, db := storetest.NewStore(t, store.Options{})
+	ctx := storetest.Context(t)
+	storetest.FillWaiting(t, db, "", 50_000, 10)
+	var inst []int64
+	for i := range 5 {
+		id, err := s.InstanceRegister(ctx, store.InstanceRegisterParams{Name: fmt.Sprint("w", i), Host: "h1", PID: 42, Version: "test", Targets: []string{"t1"}})
+		require.NoError(t, err)
+		inst = append(inst, id)
+	}
+	// Most rows done by one of the instances, a few held.
+	_, err := s.DB().Exec("UPDATE jobs SET status = 'done', instance_id = ? + id % 5 WHERE id % 50 <> 0", inst[0])
+	require.NoError(t, err)
+	_, err = s.DB().Exec("UPDATE jobs SET status = IF(id % 100 = 0, 'running', 'accepted'), instance_id = ? + (id DIV 500) % 5 WHERE id % 500 = 0", inst[0])
+	require.NoError(t, err)
+	_, err = s.DB().Exec("ANALYZE TABLE jobs")
+	require.NoError(t, err)
+	plan, err := s.HeldPlans(ctx)
+	require.NoError(t, err)
+	var jobs int
+	for _, row := range plan {
+		if row.Table != "j" && row.Table != "jobs" {
+			continue
+		}
+		jobs++
+		require.NotEqual(t, "ALL", row.Type, "full scan of jobs: %+v", plan)
+		require.NotEmpty(t, row.Key, "%+v", plan)
+		require.Less(t, row.Rows, int64(5_000), "reads far more rows than are held: %+v", plan)
+	}
+	require.Equal(t, 2, jobs, "%+v", plan)
+
+	held, err := s.JobsHeldBy(ctx, inst[2])
+	require.NoError(t, err)
+	require.Len(t, held, 20)
+	for _, j := range held {
+		require.Equal(t, inst[2], j.InstanceID)
+	}
 }

@@ -99,7 +99,7 @@ func TestMigrateEmptyDatabase(t *testing.T) {
 	require.NoError(t, m.Up())
 	v, dirty, err = m.Version()
 	require.NoError(t, err)
-	require.Equal(t, uint(3), v)
+	require.Equal(t, uint(4), v)
 	require.False(t, dirty)
 
 	sdb := sqlOpen(t, db.DSN)
@@ -108,7 +108,7 @@ func TestMigrateEmptyDatabase(t *testing.T) {
 	ddl := showCreate(t, sdb, "jobs")
 	require.Contains(t, ddl, "KEY `jobd_claim_idx` (`status`,`target`,`slot`,`priority` DESC,`id`,`run_at`)")
 	require.Contains(t, ddl, "KEY `jobd_due_idx`")
-	require.Contains(t, ddl, "KEY `jobd_instance_idx`")
+	require.NotContains(t, ddl, "jobd_instance_idx", "0004 drops it")
 	require.Contains(t, columnsOf(t, sdb, "jobs_instances"), "heartbeat_at")
 
 	// The store opens on it.
@@ -212,6 +212,9 @@ func TestMigrateDownAndUpAgain(t *testing.T) {
 	require.NoError(t, err)
 	defer m.Close()
 	sdb := sqlOpen(t, db.DSN)
+	require.NotContains(t, showCreate(t, sdb, "jobs"), "jobd_instance_idx")
+	require.NoError(t, m.Down(1))
+	require.Contains(t, showCreate(t, sdb, "jobs"), "KEY `jobd_instance_idx` (`instance_id`,`status`)", "down 4 adds the index back")
 	require.NoError(t, m.Down(1))
 	require.NotContains(t, columnsOf(t, sdb, "jobs_instances"), "id", "down 3 drops the instances table")
 	require.NoError(t, m.Down(1))
@@ -226,7 +229,7 @@ func TestMigrateDownAndUpAgain(t *testing.T) {
 	require.NoError(t, m.Up())
 	v, _, err := m.Version()
 	require.NoError(t, err)
-	require.Equal(t, uint(3), v)
+	require.Equal(t, uint(4), v)
 }
 
 func TestOpenNamesWhatIsMissing(t *testing.T) {

@@ -1,0 +1,1 @@
+{{addIndex "jobd_instance_idx" "(`instance_id`, `status`)"}}
