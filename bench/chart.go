@@ -41,7 +41,7 @@ func (r *results) writeChart(path string) error {
 
 	var ours errPoints
 	for _, s := range r.specs {
-		if rates := r.rates(s.key); s.instances == 1 && len(rates) > 0 {
+		if rates := r.rates(s.key); s.instances == 1 && !s.locale && len(rates) > 0 {
 			m := rates.median()
 			ours.XYs = append(ours.XYs, plotter.XY{X: float64(s.totalConcurrency()), Y: m})
 			ours.YErrors = append(ours.YErrors, struct{ Low, High float64 }{m - rates.lo(), rates.hi() - m})

@@ -56,6 +56,7 @@ type options struct {
 	only        string        // comma-separated phases, for working on one
 	keep        bool          // keep the temporary directory (configs, slow logs)
 	serverArgs  string        // more options for the private MariaDB, for investigations
+	shellLocale []string      // the locale the harness was started in (see useCLocale), nil for C
 }
 
 func (o *options) defaults() {
@@ -102,7 +103,7 @@ func (o options) wants(phase string) bool {
 
 // specs are the throughput configurations to run.
 func (o options) specs() []drainSpec {
-	all := throughputSpecs(o.n)
+	all := throughputSpecs(o.n, o.shellLocale)
 	if o.only == "" || slices.Contains(strings.Split(o.only, ","), "throughput") {
 		return all
 	}
@@ -129,11 +130,12 @@ func main() {
 	flag.StringVar(&o.doc, "doc", "", "write the results as Markdown to this file (make bench: docs/BENCHMARKS.md)")
 	flag.StringVar(&o.chart, "chart", "", "write the throughput chart (PNG) to this file (make bench: docs/throughput.png)")
 	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "write a CPU profile of each throughput run's jobd into this directory")
-	flag.StringVar(&o.only, "only", "", "run only these phases, comma-separated: "+strings.Join(phases, ",")+" (or throughput configurations: c8,c32,c128,multi, and c8p,c32p with prefetch)")
+	flag.StringVar(&o.only, "only", "", "run only these phases, comma-separated: "+strings.Join(phases, ",")+" (or throughput configurations: c8,c32,c128,multi, c32l in the shell's locale, and c8p,c32p with prefetch)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, slow query logs) and say where")
 	flag.StringVar(&o.serverArgs, "server-args", "", "more options for the private MariaDB, space-separated (for investigations, e.g. a slow query log of every statement: \"--slow-query-log=1 --long-query-time=0 --slow-query-log-file=/tmp/slow.log --log-slow-verbosity=query_plan,innodb\")")
 	flag.Parse()
 	o.defaults()
+	o.shellLocale = useCLocale()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o, os.Args[1:]); err != nil {
@@ -246,8 +248,8 @@ func (e *env) throughput(ctx context.Context, res *results, fail func(string, er
 		// locale: the launcher /bin/true {id} costs more than /bin/true.
 		// Measured beside a plain spawn run, for the ratio of the two.
 		if len(res.specs) > 0 {
-			plain, err := spawnRate(ctx, 32, o.spawnFor)
-			arg, err2 := spawnRate(ctx, 32, o.spawnFor, "1")
+			plain, err := spawnRate(ctx, 32, o.spawnFor, nil)
+			arg, err2 := spawnRate(ctx, 32, o.spawnFor, o.shellLocale, "1")
 			if err = errors.Join(err, err2); err != nil {
 				fail("spawn rate with an argument", err)
 			} else {
@@ -257,7 +259,7 @@ func (e *env) throughput(ctx context.Context, res *results, fail func(string, er
 			}
 		}
 		for _, s := range res.specs {
-			sp, err := spawnRate(ctx, 32, o.spawnFor)
+			sp, err := spawnRate(ctx, 32, o.spawnFor, nil)
 			if err != nil {
 				fail("spawn rate", err)
 				continue
@@ -281,13 +283,20 @@ func (e *env) throughput(ctx context.Context, res *results, fail func(string, er
 }
 
 // throughputSpecs are the end-to-end configurations, n jobs each.
-func throughputSpecs(n int) []drainSpec {
-	return []drainSpec{
+func throughputSpecs(n int, shellLocale []string) []drainSpec {
+	specs := []drainSpec{
 		{key: "c8", label: "1 target, concurrency 8", instances: 1, targets: []string{"bench"}, concurrency: 8, n: n},
 		{key: "c32", label: "1 target, concurrency 32", instances: 1, targets: []string{"bench"}, concurrency: 32, n: n},
 		{key: "c128", label: "1 target, concurrency 128", instances: 1, targets: []string{"bench"}, concurrency: 128, n: n},
 		{key: "multi", label: "4 targets, 2 jobd, 4 each (32 in all)", instances: 2, targets: names("t", 4), concurrency: 4, n: n},
 	}
+	if shellLocale != nil {
+		// What the shell's locale costs the launcher, at the goals'
+		// concurrency.
+		specs = append(specs, drainSpec{key: "c32l", label: fmt.Sprintf("1 target, concurrency 32, in the shell's locale (%s)", strings.Join(shellLocale, " ")),
+			instances: 1, targets: []string{"bench"}, concurrency: 32, n: n, env: shellLocale, locale: true})
+	}
+	return specs
 }
 
 // extraSpecs run only when -only names them: variations for looking into

@@ -18,8 +18,8 @@ type spawnResult struct {
 // spawnRate measures the ceiling for everything else: how many /bin/true
 // processes per second Go can start and reap on this machine, with
 // `workers` goroutines each running exec.Command("/bin/true", args...).Run()
-// in a loop for d.
-func spawnRate(ctx context.Context, workers int, d time.Duration, args ...string) (spawnResult, error) {
+// in a loop for d. env is added to the harness's environment.
+func spawnRate(ctx context.Context, workers int, d time.Duration, env []string, args ...string) (spawnResult, error) {
 	var (
 		n     atomic.Int64
 		wg    sync.WaitGroup
@@ -37,7 +37,11 @@ func spawnRate(ctx context.Context, workers int, d time.Duration, args ...string
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(stop) && ctx.Err() == nil {
-				if err := exec.Command("/bin/true", args...).Run(); err != nil {
+				cmd := exec.Command("/bin/true", args...)
+				if env != nil {
+					cmd.Env = append(os.Environ(), env...)
+				}
+				if err := cmd.Run(); err != nil {
 					errMu.Lock()
 					if first == nil {
 						first = err

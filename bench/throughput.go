@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,9 @@ type drainSpec struct {
 	targets     []string
 	concurrency int // per target and instance
 	n           int
-	top         string // more top-level jobd config keys
+	top         string   // more top-level jobd config keys
+	env         []string // added to jobd's environment (and so its launchers')
+	locale      bool     // env gives back the shell's locale: not a point of the chart
 }
 
 // totalConcurrency is how many jobs may run at once across the instances.
@@ -129,7 +132,7 @@ func (e *env) startInstances(ctx context.Context, db *benchDB, spec drainSpec, r
 			return procs, err
 		}
 		name := fmt.Sprintf("jobd-%s-%d-%d", spec.key, run, i+1)
-		var env []string
+		env := slices.Clip(spec.env)
 		if e.opt.profileDir != "" {
 			env = append(env, "JOBD_CPUPROFILE="+filepath.Join(e.opt.profileDir, name+".prof"),
 				"JOBD_MEMPROFILE="+filepath.Join(e.opt.profileDir, name+".mem"))
