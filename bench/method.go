@@ -17,6 +17,15 @@ database and fresh processes. The source is ` + "`bench/`" + `.
   before each throughput run; each run's ratio is to the spawn rate measured
   just before it, because on this shared machine the ceiling moves from
   minute to minute (by a third and more).
+- **Locale**: the harness, and so every process it starts, runs with
+  ` + "`LANG=C`" + ` and no ` + "`LC_*`" + `, the locale a systemd service gets
+  where none is configured. GNU true given an argument (the launcher
+  ` + "`/bin/true {id}`" + `) calls setlocale before it looks at it; in a locale
+  such as C.UTF-8 that opens and maps the locale's files, and on the AMD
+  machine that made the launcher alone a third dearer than the ceiling's
+  ` + "`/bin/true`" + `, so that no worker could come near the ratio. When the
+  shell's locale is another, the spawn rate of ` + "`/bin/true 1`" + ` and one more
+  drain at concurrency 32 run in it, and are shown beside.
 - **Throughput**: for each jobd instance a warm-up job is inserted and the
   instance started with ` + "`poll_interval = \"0\"`" + ` (it claims once at start,
   then only when polled); the warm-up job done proves that start-up claim has

@@ -109,7 +109,8 @@ func (r *results) preamble(b *strings.Builder) {
 
 Written by the benchmark harness, `+"`make bench`"+` (`+"`go run ./bench %s`"+`), on %s in %s; do not edit by hand. `+
 		`jobd and jobd-master were built from commit %s (without -race) and run as processes against a private MariaDB %s with default durability (`+"`innodb_flush_log_at_trx_commit = 1`"+`). `+
-		`The original Node.js jobd 1.12 cannot be installed here: its column holds figures measured on this machine with the same workload. `+
+		`The original Node.js jobd 1.12 cannot be installed here: its column holds the figures issue 8 gives, measured with the same workload on a 2-core machine like this one (the CPU under this page has changed between sessions, Intel Xeon and AMD EPYC: see Machine). `+
+		`Every process runs in the C locale; a drain in the shell's locale is shown beside (see Throughput). `+
 		`%s. The machine is shared and noisy (load average %s at the start, %s at the end): compare figures within this page rather than across runs. `+
 		`The chart, docs/throughput.png, is drawn by the same run. `+"`make bench-quick`"+` runs a smaller version in under two minutes and writes no file.
 
