@@ -230,6 +230,14 @@ func TestMigrateDownAndUpAgain(t *testing.T) {
 	v, _, err := m.Version()
 	require.NoError(t, err)
 	require.Equal(t, uint(4), v)
+	require.NotContains(t, showCreate(t, sdb, "jobs"), "jobd_instance_idx")
+
+	// A table at version 3 that has the index, as earlier versions of
+	// migration 2 built it, loses it in 4.
+	require.NoError(t, m.Down(1))
+	require.Contains(t, showCreate(t, sdb, "jobs"), "KEY `jobd_instance_idx`")
+	require.NoError(t, m.Up())
+	require.NotContains(t, showCreate(t, sdb, "jobs"), "jobd_instance_idx")
 }
 
 func TestOpenNamesWhatIsMissing(t *testing.T) {

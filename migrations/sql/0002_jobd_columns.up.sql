@@ -14,5 +14,7 @@
 {{addIndex "jobd_claim_idx" "(`status`, `target`, `slot`, `priority` DESC, `id`, `run_at`)"}}
 -- When does the next delayed job of a target come due?
 {{addIndex "jobd_due_idx" "(`status`, `target`, `run_at`)"}}
--- Recovery: the jobs held by one instance.
-{{addIndex "jobd_instance_idx" "(`instance_id`, `status`)"}}
+-- jobd_instance_idx (instance_id, status) was added here until migration 4
+-- dropped it; it is no longer built, so a large table does not build an
+-- index only to drop it. Tables that got it lose it in 4 (whose down adds
+-- it back, as version 3 had it).
