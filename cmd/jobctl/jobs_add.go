@@ -139,17 +139,20 @@ func (a *app) pokeFor(ctx context.Context, id int64, targets []string) string {
 func (a *app) waitBackground(ctx context.Context, st *store.Store, id int64, ans addAnswer) error {
 	tick := time.NewTicker(a.pollEvery)
 	defer tick.Stop()
+	// One wording whether Ctrl-C or --timeout comes between reads or cuts
+	// one short.
+	doing := fmt.Sprintf("waiting for job %d; it goes on (jobctl jobs show %d)", id, id)
 	for {
 		j, err := st.JobGet(ctx, id)
 		if err != nil {
-			return a.dbErr(ctx, err, fmt.Sprintf("waiting for job %d (it goes on)", id))
+			return a.dbErr(ctx, err, doing)
 		}
 		if j.Status == store.StatusDone || j.Status == store.StatusIgnored {
 			return a.reportFinished(j, ans)
 		}
 		select {
 		case <-ctx.Done():
-			return a.stopped(ctx, fmt.Sprintf("waiting for job %d; it goes on (jobctl jobs show %d)", id, id))
+			return a.stopped(ctx, doing)
 		case <-tick.C:
 		}
 	}

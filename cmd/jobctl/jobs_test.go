@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -84,4 +88,34 @@ func TestJobsCommandsGolden(t *testing.T) {
 	cols, err := e.st.JobRow(storetest.Context(t), 1)
 	require.NoError(t, err)
 	require.Len(t, row, len(cols))
+}
+
+// Ctrl-C or --timeout during --wait says the same thing whether it comes
+// between two reads of the row or cuts one short.
+func TestWaitStoppedDuringARead(t *testing.T) {
+	t.Parallel()
+	st, _ := storetest.NewStore(t, store.Options{})
+	ids, err := st.JobsInsert(storetest.Context(t), []store.NewJob{{Target: "t"}})
+	require.NoError(t, err)
+	id := ids[0]
+	var stdout, stderr bytes.Buffer
+	a := newApp(env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }})
+	a.set = &settings{timeout: time.Second}
+
+	// Cancelled before the first read: the read itself fails.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = a.waitBackground(ctx, st, id, addAnswer{})
+	var ee *exitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, exitInterrupted, ee.code)
+	require.Equal(t, fmt.Sprintf("interrupted waiting for job %d; it goes on (jobctl jobs show %d)", id, id), err.Error())
+
+	ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	err = a.waitBackground(ctx, st, id, addAnswer{})
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, exitTimeout, ee.code)
+	require.Equal(t, fmt.Sprintf("timed out after 1s waiting for job %d; it goes on (jobctl jobs show %d)", id, id), err.Error())
+	require.Empty(t, stdout.String())
 }
