@@ -41,7 +41,8 @@ func (r *results) writeChart(path string) error {
 
 	var ours errPoints
 	for _, s := range r.specs {
-		if rates := r.rates(s.key); s.instances == 1 && !s.locale && len(rates) > 0 {
+		// A drain in the shell's locale (env set) is not a point of the curve.
+		if rates := r.rates(s.key); s.instances == 1 && s.env == nil && len(rates) > 0 {
 			m := rates.median()
 			ours.XYs = append(ours.XYs, plotter.XY{X: float64(s.totalConcurrency()), Y: m})
 			ours.YErrors = append(ours.YErrors, struct{ Low, High float64 }{m - rates.lo(), rates.hi() - m})

@@ -19,7 +19,7 @@ import (
 // /bin/true 1 in it, and a drain at concurrency 32 with jobd (and so its
 // launchers) given it back (configuration "c32l").
 
-// localeVars reports whether an environment variable sets the locale.
+// localeVar reports whether an environment variable sets the locale.
 func localeVar(name string) bool {
 	return name == "LANG" || name == "LANGUAGE" || strings.HasPrefix(name, "LC_")
 }

@@ -293,8 +293,8 @@ func throughputSpecs(n int, shellLocale []string) []drainSpec {
 	if shellLocale != nil {
 		// What the shell's locale costs the launcher, at the goals'
 		// concurrency.
-		specs = append(specs, drainSpec{key: "c32l", label: fmt.Sprintf("1 target, concurrency 32, in the shell's locale (%s)", strings.Join(shellLocale, " ")),
-			instances: 1, targets: []string{"bench"}, concurrency: 32, n: n, env: shellLocale, locale: true})
+		specs = append(specs, drainSpec{key: "c32l", label: "1 target, concurrency 32, in the shell's locale (" + strings.Join(shellLocale, " ") + ")",
+			instances: 1, targets: []string{"bench"}, concurrency: 32, n: n, env: shellLocale})
 	}
 	return specs
 }

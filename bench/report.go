@@ -65,8 +65,8 @@ func (r *results) perJob(key string, f func(drainResult) float64) series {
 	return s
 }
 
-// inShellLocale names the locale the spawn rate of /bin/true 1 ran in
-// when it is not the C locale.
+// inShellLocale names the locale the spawn rate of /bin/true 1 (and c32l)
+// ran in when it is not the C locale.
 func (r *results) inShellLocale() string {
 	if r.opt.shellLocale == nil {
 		return ""
@@ -242,9 +242,9 @@ func (r *results) throughputTable(b *strings.Builder, withChart bool) {
 		}
 	}
 	if of, arg := r.ofCeiling("c32l").median(), r.spawnArg.median(); r.opt.shellLocale != nil && !math.IsNaN(of) && !math.IsNaN(arg) {
-		fmt.Fprintf(b, "\nEvery process runs in the C locale, but for the row in the shell's locale (%s). There GNU true, given an argument, loads the locale's files before it looks at it: "+
+		fmt.Fprintf(b, "\nEvery process runs in the C locale, but for the row%s. There GNU true, given an argument, loads the locale's files before it looks at it: "+
 			"`/bin/true 1` alone spawns at %.2f of the ceiling, the most any worker could reach with this launcher in that locale, and jobd reaches %.2f of the ceiling, %.2f of that.\n",
-			strings.Join(r.opt.shellLocale, " "), arg, of, of/arg)
+			r.inShellLocale(), arg, of, of/arg)
 	}
 	b.WriteString("\n")
 	if withChart && r.opt.chart != "" {

@@ -30,6 +30,10 @@ func spawnRate(ctx context.Context, workers int, d time.Duration, env []string, 
 	if err != nil {
 		return spawnResult{}, err
 	}
+	var environ []string // nil: the harness's own
+	if env != nil {
+		environ = append(os.Environ(), env...)
+	}
 	start := time.Now()
 	stop := start.Add(d)
 	for range workers {
@@ -38,9 +42,7 @@ func spawnRate(ctx context.Context, workers int, d time.Duration, env []string, 
 			defer wg.Done()
 			for time.Now().Before(stop) && ctx.Err() == nil {
 				cmd := exec.Command("/bin/true", args...)
-				if env != nil {
-					cmd.Env = append(os.Environ(), env...)
-				}
+				cmd.Env = environ
 				if err := cmd.Run(); err != nil {
 					errMu.Lock()
 					if first == nil {

@@ -24,8 +24,7 @@ type drainSpec struct {
 	concurrency int // per target and instance
 	n           int
 	top         string   // more top-level jobd config keys
-	env         []string // added to jobd's environment (and so its launchers')
-	locale      bool     // env gives back the shell's locale: not a point of the chart
+	env         []string // added to jobd's environment (and so its launchers'): the shell's locale, for c32l
 }
 
 // totalConcurrency is how many jobs may run at once across the instances.
